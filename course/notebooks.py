@@ -168,10 +168,13 @@ def _check_metadata(meta: dict, kind: str, path: Path, line: int) -> None:
 
 def parse_lab(path: Path, root: Path | None = None) -> Lab:
     """Parse a lab source into cells and exercises, or raise :class:`LabSourceError`."""
-    path = Path(path)
+    path = Path(path).resolve()
     if not path.is_file():
         raise LabSourceError(path, 0, "lab source not found", "check the path under notebooks/")
-    name = path.relative_to(root).with_suffix("").as_posix() if root else path.stem
+    if root is not None and Path(root).resolve() not in path.parents:
+        raise LabSourceError(path, 0, f"lab source is not under {root}",
+                             "put lab sources in notebooks/chNN/<name>.py")
+    name = path.relative_to(Path(root).resolve()).with_suffix("").as_posix() if root else path.stem
     lines = path.read_text(encoding="utf-8").splitlines()
     cells: list[Cell] = []
     current: Cell | None = None
