@@ -13,6 +13,7 @@ no install step (the pattern ``squidfunk/mkdocs-material`` uses for its own docs
 from __future__ import annotations
 
 import html
+import posixpath
 import re
 import shutil
 import sys
@@ -87,11 +88,16 @@ def _labs_of(number: int) -> list:
     return [parse_lab(p, NOTEBOOKS) for p in discover_labs(folder)]
 
 
+def _md_link(target: str, page) -> str:
+    """A Markdown link from *page* to the docs file *target*, so mkdocs validates it."""
+    return posixpath.relpath(target, posixpath.dirname(page.file.src_uri) or ".")
+
+
 def _outline(page) -> str:
     rows = ["| # | Chapter | What you will be able to do | |", "|---|---|---|---|"]
     for c in CHAPTERS:
         if c.number in _published:
-            link = get_relative_url(c.page.replace(".md", "/"), page.url)
+            link = _md_link(c.page, page)
             title, status = f"[{c.title}]({link})", "ready"
         else:
             title, status = c.title, "*upcoming*"
@@ -132,7 +138,7 @@ def _labs_index(page) -> str:
         labs = _labs_of(c.number)
         if not labs:
             continue
-        link = get_relative_url(c.page.replace(".md", "/"), page.url)
+        link = _md_link(c.page, page)
         out.append(f"## {c.number}. {c.title}\n\nChapter: [{c.title}]({link})\n")
         for lab in labs:
             href = get_relative_url("lite/notebooks/index.html", page.url) + f"?path={lab.name}.ipynb"
