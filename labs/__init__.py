@@ -7,12 +7,29 @@ viz, resilience parts, patterns); the public names are re-exported here and list
 """
 
 from .exercises import CHECK_MIME, CheckReport, CheckResult, Checks
+from .breaker import BreakerConfig, BreakerMetrics, CircuitBreaker
+from .bulkhead import Bulkhead, BulkheadMetrics
+from .ratelimit import TokenBucket
+from .retry import AdaptiveThrottle, Backoff, RetryBudget, RetryPolicy
+from .shedding import CoDelPolicy, LoadShedder
 
 __all__ = [
+    "AdaptiveThrottle",
+    "Backoff",
+    "BreakerConfig",
+    "BreakerMetrics",
+    "Bulkhead",
+    "BulkheadMetrics",
     "CHECK_MIME",
     "CheckReport",
     "CheckResult",
     "Checks",
+    "CircuitBreaker",
+    "CoDelPolicy",
+    "LoadShedder",
+    "RetryBudget",
+    "RetryPolicy",
+    "TokenBucket",
 ]
 
 __version__ = "0.1.0"
