@@ -375,7 +375,9 @@ class CircuitBreaker:
         """Call ``fn(now, event_name, from_state, to_state)`` on every event."""
         self._event_listeners.append(fn)
 
-    def _publish(self, now: float, event: str, frm: str | None = None, to: str | None = None) -> None:
+    def _publish(
+        self, now: float, event: str, frm: str | None = None, to: str | None = None
+    ) -> None:
         state = self._state
         if state in (DISABLED, FORCED_OPEN) and event not in _FORCE_PUBLISH:
             return

@@ -63,16 +63,16 @@ class Backoff:
     """How long to wait before a retry. Build one with a constructor, then call
     :meth:`delay`.
 
-    ==========================================  =================================================
-    constructor                                 delay for retry number ``attempt`` (n = attempt)
-    ==========================================  =================================================
-    ``Backoff.fixed(ms)``                       ``ms``
-    ``Backoff.exponential(base, cap, mult)``    ``min(cap, base·mult^n)``
-    ``Backoff.full_jitter(base, cap)``          ``uniform(0, min(cap, base·2^n))``
-    ``Backoff.equal_jitter(base, cap)``         ``v/2 + uniform(0, v/2)``, ``v = min(cap, base·2^n)``
-    ``Backoff.decorrelated(base, cap)``         ``min(cap, uniform(base, previous·3))``
-    ``Backoff.resilience4j_exponential_random`` Resilience4j's ``ofExponentialRandomBackoff``
-    ==========================================  =================================================
+    ============================================  ===========================================
+    constructor                                   delay before retry ``attempt`` (n = attempt)
+    ============================================  ===========================================
+    ``Backoff.fixed(ms)``                         ``ms``
+    ``Backoff.exponential(base, cap, mult)``      ``min(cap, base·mult^n)``
+    ``Backoff.full_jitter(base, cap)``            ``uniform(0, min(cap, base·2^n))``
+    ``Backoff.equal_jitter(base, cap)``           ``v/2 + uniform(0, v/2)``, ``v`` as above
+    ``Backoff.decorrelated(base, cap)``           ``min(cap, uniform(base, previous·3))``
+    ``Backoff.resilience4j_exponential_random``   Resilience4j ``ofExponentialRandomBackoff``
+    ============================================  ===========================================
 
     The first four jitter formulas are Brooker's (AWS); he found full jitter does the least
     work and decorrelated jitter finishes soonest among them. Decorrelated jitter needs the

@@ -37,7 +37,9 @@ def _optional_limit(name: str, v: object, integer: bool) -> None:
     ok = isinstance(v, int) and not isinstance(v, bool) if integer else _is_num(v)
     if not ok or v < 0:  # type: ignore[operator]
         kind = "an integer >= 0" if integer else "a duration >= 0 ms"
-        raise _ConfigError(f"{name}={v!r} is out of range: it must be {kind}, or None for no limit.")
+        raise _ConfigError(
+            f"{name}={v!r} is out of range: it must be {kind}, or None for no limit."
+        )
 
 
 class LoadShedder:
