@@ -322,7 +322,7 @@ def _split_solution(cell: Cell, path: Path) -> tuple[str, str]:
                                      f"put stub lines directly after {END!r}")
             pending_stub.append(raw.replace(STUB + " ", "", 1).replace(STUB, "", 1))
             continue
-        if stripped.startswith("###") and "SOLUTION" in stripped.upper():
+        if re.match(r"###\s*(BEGIN|END|STUB)\b|###.*SOLUTI", stripped, re.I):
             raise LabSourceError(path, number, f"malformed solution marker {stripped!r}",
                                  f"write exactly {BEGIN!r} and {END!r}")
         if pending_stub is not None:

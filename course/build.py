@@ -1,0 +1,241 @@
+"""Build the whole course into one folder, ``site/``: pages, labs, wheels and Pyodide.
+
+Steps, each clean every time (an incremental JupyterLite build once dropped the local
+``pyodideUrl`` and sent the kernel to a CDN; a clean build costs seconds and removes that
+class of bug):
+
+1. the ``labs`` wheel (``build/dist/``);
+2. student and solution notebooks from every lab source (``build/notebooks/``);
+3. the MkDocs site, strict, into ``site/``;
+4. JupyterLite with the Pyodide kernel into ``site/lite/``: Pyodide's core from the npm
+   package, the kernel's wheels, ``simpy``, ``ipywidgets`` and the ``labs`` wheel served
+   through the kernel's lock add-on, with nothing left pointing outside the site;
+5. a verification pass that fails the build if any lab or runtime file would load from
+   another origin.
+
+Usage: ``python -m course.build`` (``scripts/build``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from course.notebooks import LabSourceError, discover_labs, parse_lab, to_notebook
+
+__all__ = ["build", "main", "BuildError"]
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+SITE = ROOT / "site"
+NODE = ROOT / "node_modules"
+
+#: Pyodide core files the kernel loads; the npm package ships no wheels.
+PYODIDE_CORE = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip",
+                "package.json")
+#: What the kernel's lock add-on solves with uv, beyond the kernel's own wheels.
+LOCK_SPECS = ("micropip", "simpy==4.1.2", "ipywidgets==8.1.9")
+
+
+class BuildError(RuntimeError):
+    """A build step failed; the message says which and how to fix it."""
+
+
+def _step(name: str):
+    print(f"\n==> {name}", flush=True)
+    return time.perf_counter()
+
+
+def _done(start: float) -> None:
+    print(f"    done in {time.perf_counter() - start:.1f}s", flush=True)
+
+
+def _run(cmd: list[str], what: str, **kwargs) -> None:
+    result = subprocess.run(cmd, **kwargs)
+    if result.returncode != 0:
+        raise BuildError(f"{what} failed (exit {result.returncode}): {' '.join(map(str, cmd))}")
+
+
+def build_wheel() -> Path:
+    out = BUILD / "dist"
+    out.mkdir(parents=True, exist_ok=True)
+    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+          "--disable-pip-version-check", "-w", str(out), str(ROOT)], "building the labs wheel")
+    wheels = sorted(out.glob("labs-*-py3-none-any.whl"))
+    if len(wheels) != 1:
+        raise BuildError(f"expected one pure-Python labs wheel in {out}, found {wheels}")
+    return wheels[0]
+
+
+def build_notebooks() -> list:
+    for variant in ("student", "solution"):
+        (BUILD / "notebooks" / variant).mkdir(parents=True, exist_ok=True)
+    labs = []
+    errors = []
+    for source in discover_labs(ROOT / "notebooks"):
+        try:
+            labs.append(parse_lab(source, ROOT / "notebooks"))
+        except LabSourceError as err:
+            errors.append(str(err))
+    if errors:
+        raise BuildError("lab sources with errors:\n" + "\n".join(errors))
+    seen: dict[str, str] = {}
+    for lab in labs:
+        for ex in lab.exercises:
+            if ex.id in seen:
+                raise BuildError(f"exercise id {ex.id!r} is used by {seen[ex.id]} and {lab.name}; "
+                                 "fix: give every exercise a course-wide unique id")
+            seen[ex.id] = lab.name
+        for variant in ("student", "solution"):
+            path = BUILD / "notebooks" / variant / f"{lab.name}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(to_notebook(lab, variant), indent=1, ensure_ascii=False)
+                            + "\n", encoding="utf-8")
+    print(f"    {len(labs)} labs, {sum(len(l.exercises) for l in labs)} exercises")
+    return labs
+
+
+def build_site() -> None:
+    if not (NODE / "mermaid").is_dir():
+        raise BuildError("node_modules is missing; fix: run scripts/install (npm ci)")
+    _run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(SITE)],
+         "mkdocs build --strict (the messages above name the page and the problem)", cwd=ROOT)
+
+
+def _stage_pyodide(lite: Path) -> None:
+    """Copy Pyodide's core from npm, with a lock that lists only what is really there."""
+    src = NODE / "pyodide"
+    if not (src / "pyodide.mjs").is_file():
+        raise BuildError("node_modules/pyodide is missing; fix: run scripts/install (npm ci)")
+    dest = lite / "static" / "pyodide"
+    dest.mkdir(parents=True)
+    for name in PYODIDE_CORE:
+        shutil.copyfile(src / name, dest / name)
+    lock = json.loads((src / "pyodide-lock.json").read_text())
+    # The npm lock names ~350 packages whose wheels are not in the package; left in, the
+    # add-on treats the distribution as partial and points uv and the browser at a CDN.
+    # Keep none, and pin the pure-Python versions Pyodide was tested with as constraints.
+    pins = sorted({f"{p['name']}=={p['version']}" for p in lock["packages"].values()
+                   if p["file_name"].endswith("-none-any.whl")})
+    lock["packages"] = {}
+    (dest / "pyodide-lock.json").write_text(json.dumps(lock))
+    (lite / "pyodide-constraints.txt").write_text("\n".join(pins) + "\n")
+
+
+def build_lite(wheel: Path) -> None:
+    lite = BUILD / "lite"
+    _stage_pyodide(lite)
+    config = {
+        "LiteBuildConfig": {
+            "contents": [str(BUILD / "notebooks" / "student")],
+            "output_dir": str(SITE / "lite"),
+            "no_sourcemaps": True,
+            "no_unused_shared_packages": True,
+        },
+        "PyodideLockAddon": {
+            "enabled": True,
+            "specs": list(LOCK_SPECS),
+            "constraints": ["-r pyodide-constraints.txt"],
+            "wheels": [str(wheel)],
+            "prefetch_extra": ["labs", "simpy"],
+        },
+    }
+    (lite / "jupyter_lite_config.json").write_text(json.dumps(config, indent=1))
+    (lite / "jupyter-lite.json").write_text(json.dumps({
+        "jupyter-lite-schema-version": 0,
+        "jupyter-config-data": {
+            "appName": "Microservices in Clojure: labs",
+            "disablePyPIFallback": True,
+            "defaultKernelName": "python",
+        },
+    }, indent=1))
+    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never")
+    jupyter = Path(sys.executable).with_name("jupyter")
+    log = BUILD / "lite-build.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen([str(jupyter), "lite", "build", "--lite-dir", str(lite)],
+                                cwd=lite, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout:  # show each task as it runs; keep the rest in the log
+            sink.write(line)
+            if line.startswith(".  "):
+                print(f"    {line[3:].strip()}", flush=True)
+        proc.wait()
+    if proc.returncode != 0:
+        tail = "".join(log.read_text().splitlines(keepends=True)[-40:])
+        raise BuildError(f"jupyter lite build failed (exit {proc.returncode}); "
+                         f"last lines of {log}:\n{tail}")
+
+
+def verify_lite() -> dict:
+    """Fail unless every runtime file of the labs is served by the site itself."""
+    out = SITE / "lite"
+    config = json.loads((out / "jupyter-lite.json").read_text())["jupyter-config-data"]
+    settings = config.get("litePluginSettings", {}).get(
+        "@jupyterlite/pyodide-kernel-extension:kernel", {})
+    problems = []
+    url = settings.get("pyodideUrl", "")
+    if not url.startswith("./") or not (out / url).is_file():
+        problems.append(f"pyodideUrl is {url!r}, not a file of the site")
+    lock_url = settings.get("loadPyodideOptions", {}).get("lockFileURL", "")
+    lock_path = out / lock_url
+    if not lock_url.startswith("./") or not lock_path.is_file():
+        problems.append(f"lockFileURL is {lock_url!r}, not a file of the site")
+    else:
+        lock = json.loads(lock_path.read_text())
+        for name, pkg in sorted(lock["packages"].items()):
+            target = (out / "static" / "pyodide" / pkg["file_name"]).resolve()
+            if "://" in pkg["file_name"] or not target.is_file():
+                problems.append(f"package {name} loads from {pkg['file_name']}")
+        if "labs" not in lock["packages"]:
+            problems.append("the labs wheel is not in the Pyodide lock")
+    if not config.get("disablePyPIFallback"):
+        problems.append("disablePyPIFallback is not set")
+    if problems:
+        raise BuildError("the labs would load files from outside the site:\n  "
+                         + "\n  ".join(problems)
+                         + "\n  fix: build clean (scripts/build) and check build/lite/")
+    return settings
+
+
+def build() -> None:
+    total = time.perf_counter()
+    for path in (BUILD, SITE):
+        shutil.rmtree(path, ignore_errors=True)
+    t = _step("1/5 labs wheel")
+    wheel = build_wheel()
+    print(f"    {wheel.name}")
+    _done(t)
+    t = _step("2/5 notebooks from lab sources")
+    build_notebooks()
+    _done(t)
+    t = _step("3/5 site (mkdocs build --strict)")
+    build_site()
+    _done(t)
+    t = _step("4/5 labs app (jupyter lite build, Pyodide lock solved with uv)")
+    build_lite(wheel)
+    _done(t)
+    t = _step("5/5 verify: everything served by the site")
+    verify_lite()
+    _done(t)
+    print(f"\nBuilt site/ in {time.perf_counter() - total:.1f}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    try:
+        build()
+    except BuildError as err:
+        print(f"\nbuild failed: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

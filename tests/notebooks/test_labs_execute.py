@@ -1,0 +1,72 @@
+"""Every lab, generated and executed in CPython with nbclient (a real Jupyter kernel)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from course.execute import check_reports, errors, execute
+from course.notebooks import discover_labs, parse_lab, to_notebook
+from tests.conftest import ROOT
+
+LABS = [parse_lab(p, ROOT / "notebooks") for p in discover_labs(ROOT / "notebooks")]
+IDS = [lab.name for lab in LABS]
+
+
+def test_there_are_labs():
+    """The course has labs to test (an empty list would make the tests below vacuous)."""
+    assert len(LABS) >= 1
+
+
+@pytest.mark.parametrize("lab", LABS, ids=IDS)
+def test_built_notebooks_are_current(lab, built_notebooks):
+    """What the site serves is exactly what the source generates today."""
+    for variant in ("student", "solution"):
+        built = json.loads((built_notebooks / variant / f"{lab.name}.ipynb").read_text())
+        assert built == to_notebook(lab, variant)
+
+
+@pytest.mark.parametrize("lab", LABS, ids=IDS)
+def test_student_version_contains_no_solution(lab):
+    """No solution line and no hidden check reaches the student version."""
+    student = to_notebook(lab, "student")
+    text = "\n".join(c["source"] for c in student["cells"])
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+    assert not any("hidden-check" in c["metadata"].get("tags", []) for c in student["cells"])
+    solution = to_notebook(lab, "solution")
+    student_lines = set(text.splitlines())
+    for cell in lab.cells:
+        if cell.has_solution:
+            inside = False
+            for line in cell.source.splitlines():
+                if line.strip() == "### BEGIN SOLUTION":
+                    inside = True
+                elif line.strip() == "### END SOLUTION":
+                    inside = False
+                elif inside and line.strip() and len(line.strip()) > 12:
+                    assert line not in student_lines, f"solution line leaked: {line!r}"
+    assert len(solution["cells"]) >= len(student["cells"])
+
+
+@pytest.mark.parametrize("lab", LABS, ids=IDS)
+def test_solution_runs_and_passes_every_check(lab):
+    """The solution version runs with no error, and every check (hidden too) passes."""
+    node = execute(to_notebook(lab, "solution"))
+    assert errors(node) == []
+    reports = check_reports(node)
+    assert {r["exercise"] for r in reports} == {e.id for e in lab.exercises}
+    assert any(r["hidden"] for r in reports) or not lab.exercises
+    failing = [r for r in reports if r["status"] != "passed"]
+    assert failing == []
+
+
+@pytest.mark.parametrize("lab", LABS, ids=IDS)
+def test_student_runs_and_checks_say_not_yet(lab):
+    """The untouched student version runs top to bottom; every check says 'not yet'."""
+    node = execute(to_notebook(lab, "student"))
+    assert errors(node) == []
+    reports = check_reports(node)
+    assert {r["exercise"] for r in reports} == {e.id for e in lab.exercises}
+    assert all(not r["hidden"] for r in reports)
+    assert [r for r in reports if r["status"] != "not-yet"] == []
