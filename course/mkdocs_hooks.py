@@ -4,7 +4,8 @@ Shortcodes (each fails the build with the page, the problem and the fix when mis
 
 * ``[[outline]]``: the eighteen chapters, published ones linked, the rest marked upcoming;
 * ``[[lab chNN/name]]``: the "Open the lab" button for ``notebooks/chNN/name.py``;
-* ``[[labs-index]]``: every lab of every published chapter, with its exercises.
+* ``[[labs-index]]``: every lab of every published chapter, with its exercises;
+* ``[[api-reference]]``: the ``labs`` API from its docstrings (see ``course/apiref.py``).
 
 Why hooks rather than a plugin package: they live beside the content they serve and need
 no install step (the pattern ``squidfunk/mkdocs-material`` uses for its own docs).
@@ -32,7 +33,7 @@ from course.outline import CHAPTERS  # noqa: E402
 NOTEBOOKS = ROOT / "notebooks"
 LAB_RE = re.compile(r"\[\[lab (?P<name>[^\]\s]+)\]\]")
 SHORTCODE_RE = re.compile(r"\[\[(?P<code>[a-z-]+)(?: [^\]]*)?\]\]")
-KNOWN_SHORTCODES = {"outline", "lab", "labs-index"}
+KNOWN_SHORTCODES = {"outline", "lab", "labs-index", "api-reference"}
 
 #: files the site serves itself (from npm packages) so that nothing loads from a CDN
 VENDOR = {
@@ -159,6 +160,9 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs):
                 f"docs/{page.file.src_uri}: unknown shortcode {m.group(0)!r}.\n"
                 f"  fix: use one of {sorted(KNOWN_SHORTCODES)}, e.g. [[lab ch01/availability]]"
             )
+    if "[[api-reference]]" in markdown:
+        from course.apiref import render_reference
+        markdown = markdown.replace("[[api-reference]]", render_reference())
     markdown = markdown.replace("[[outline]]", _outline(page))
     markdown = markdown.replace("[[labs-index]]", _labs_index(page))
     markdown = LAB_RE.sub(lambda m: _lab_button(m.group("name"), page), markdown)

@@ -142,3 +142,12 @@ def test_malformed_lab_source_fails_the_build_with_file_line_and_fix(tmp_path):
     assert f"{bad}:4: malformed cell marker" in result.stderr
     assert "fix: a cell starts with exactly '# %%'" in result.stderr
     assert "==> 3/5" not in result.stdout  # it stopped before building anything else
+
+
+def test_api_reference_documents_every_public_name(site):
+    """Each name in labs.__all__ has its own section on the generated reference page."""
+    import labs
+
+    html = (site / "reference" / "labs-api" / "index.html").read_text()
+    for name in labs.__all__:
+        assert f'id="{name}"' in html, name
