@@ -243,8 +243,8 @@ class _Lexer:
             c = self.s[self.i]
             if c in ")]}":
                 if c != closer:
-                    self.fail(self.i, f"{c!r} closes the {opener!r} opened on line "
-                              f"{self.line_at(start)}", f"use {closer!r}, or balance the brackets")
+                    self.fail(self.i, f"{c!r} closes the {opener!r} opened at "
+                              f"{self.where(self.line_at(start))}", f"use {closer!r}, or balance the brackets")
                 self.i += 1
                 return
             self.form()
