@@ -37,7 +37,7 @@ from pathlib import Path
 
 __all__ = [
     "Block", "BlockError", "Expect", "Step", "HostMissing", "Report",
-    "extract_blocks", "scan_docs", "split_forms", "check_blocks", "mark_runnable",
+    "extract_blocks", "scan_docs", "page_markdown", "split_forms", "check_blocks", "mark_runnable",
     "find_clojure", "find_nbb", "NBB_VERSION", "APT_PACKAGES",
 ]
 
@@ -506,7 +506,9 @@ def mark_runnable(markdown: str, path: str) -> str:
             inner = re.sub(r"^[\w+#.-]+", "", info).strip()
         attrs = [f".{block.lang}", f".language-{block.lang}"]
         if block.runnable:
-            attrs.append(".clj-run")
+            # where each top-level form starts and ends, so the page shows each one's value
+            spans, _ = split_forms(block.code)
+            attrs += [".clj-run", 'data-clj-forms="' + " ".join(f"{a}-{b}" for a, b in spans) + '"']
         else:
             reason = ("read only: needs " + block.requires if block.requires
                       else "data (EDN), read only" if block.lang == "edn"
@@ -517,6 +519,16 @@ def mark_runnable(markdown: str, path: str) -> str:
             attrs.append(inner)
         lines[line - 1] = f"{m.group('indent')}{m.group('fence')}{{{' '.join(attrs)}}}"
     return "\n".join(lines)
+
+
+def page_markdown(markdown: str, page) -> str:
+    """The MkDocs hook step: mark the page's blocks; a malformed block fails the build."""
+    from mkdocs.exceptions import PluginError
+
+    try:
+        return mark_runnable(markdown, f"docs/{page.file.src_uri}")
+    except BlockError as err:
+        raise PluginError(f"{err}\n  (the conventions: docs/reference/writing-clojure-blocks.md)") from None
 
 
 # --------------------------------------------------------------------------- the hosts

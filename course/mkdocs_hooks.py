@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:  # mkdocs loads hooks by path; make `course` impor
 
 from course.notebooks import LabSourceError, discover_labs, parse_lab  # noqa: E402
 from course.outline import CHAPTERS  # noqa: E402
+from course.clojure_blocks import page_markdown as mark_clojure_blocks  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 LAB_RE = re.compile(r"\[\[lab (?P<name>[^\]\s]+)\]\]")
@@ -38,6 +39,7 @@ KNOWN_SHORTCODES = {"outline", "lab", "labs-index", "api-reference"}
 #: files the site serves itself (from npm packages) so that nothing loads from a CDN
 VENDOR = {
     "assets/vendor/mermaid/mermaid.min.js": "mermaid/dist/mermaid.min.js",
+    "assets/vendor/scittle/scittle.js": "scittle/dist/scittle.js",  # Run buttons, lazily
 }
 
 _published: set[int] = set()
@@ -154,6 +156,7 @@ def _labs_index(page) -> str:
 
 
 def on_page_markdown(markdown: str, page, config, files, **kwargs):
+    markdown = mark_clojure_blocks(markdown, page)  # Run buttons (course/clojure_blocks.py)
     for m in SHORTCODE_RE.finditer(markdown):
         if m.group("code") not in KNOWN_SHORTCODES:
             raise PluginError(

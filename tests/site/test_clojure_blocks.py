@@ -179,8 +179,8 @@ def test_mark_runnable_rewrites_fences_for_the_page():
         ```
         """)
     out = cb.mark_runnable(md, "docs/x.md").split("\n")
-    assert out[1] == ('```{.clojure .language-clojure .clj-run data-clj-where="docs/x.md:2" '
-                      'title="a.clj"}')
+    assert out[1] == ('```{.clojure .language-clojure .clj-run data-clj-forms="0-7" '
+                      'data-clj-where="docs/x.md:2" title="a.clj"}')
     assert out[5].startswith("```{.clojure .language-clojure .clj-static "
                              'data-clj-static="read only: needs metosin/reitit 0.10.1"')
     assert out[10].startswith("```{.edn .language-edn .clj-static")
