@@ -13,6 +13,21 @@ from .ratelimit import TokenBucket
 from .retry import AdaptiveThrottle, Backoff, RetryBudget, RetryPolicy
 from .shedding import CoDelPolicy, LoadShedder
 
+# The simulation core (the determinism contract is in labs.core's docstring).
+from . import checkers, scenarios, viz
+from .context import Context
+from .core import Simulation
+from .distributions import (Constant, Distribution, Exponential, LogNormal, Mixture, Normal,
+                            Uniform)
+from .errors import (ConfigError, DeadlineError, DuplicateServiceError, LabsError,
+                     UnknownServiceError)
+from .journal import Event
+from .load import Burst, RequestOutcome
+from .messages import Request, Response
+from .metrics import Histogram, Red
+from .result import Result
+from .tracing import Span, Trace, parse_traceparent, traceparent
+
 __all__ = [
     "AdaptiveThrottle",
     "Backoff",
@@ -20,16 +35,45 @@ __all__ = [
     "BreakerMetrics",
     "Bulkhead",
     "BulkheadMetrics",
+    "Burst",
     "CHECK_MIME",
     "CheckReport",
     "CheckResult",
     "Checks",
     "CircuitBreaker",
     "CoDelPolicy",
+    "ConfigError",
+    "Constant",
+    "Context",
+    "DeadlineError",
+    "Distribution",
+    "DuplicateServiceError",
+    "Event",
+    "Exponential",
+    "Histogram",
+    "LabsError",
     "LoadShedder",
+    "LogNormal",
+    "Mixture",
+    "Normal",
+    "Red",
+    "Request",
+    "RequestOutcome",
+    "Response",
+    "Result",
     "RetryBudget",
     "RetryPolicy",
+    "Simulation",
+    "Span",
     "TokenBucket",
+    "Trace",
+    "Uniform",
+    "UnknownServiceError",
+    "checkers",
+    "parse_traceparent",
+    "scenarios",
+    "traceparent",
+    "viz",
 ]
 
 __version__ = "0.1.0"

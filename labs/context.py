@@ -1,0 +1,259 @@
+"""What a handler sees: ``ctx`` — the clock, the rng, work, calls, logs and metrics.
+
+A handler is a generator function ``handler(ctx, req)`` in SimPy's process style: it
+``yield``s ``ctx.work(ms)`` to spend service time and ``yield``s ``ctx.call(...)`` to wait
+for another service. Everything it records (logs, metrics, spans) carries the request's
+trace id, which is how the course shows correlation across services.
+
+``ctx.call`` composes the resilience parts in the order real clients do (Resilience4j's
+decorator order): *bulkhead* around *retry* around *deadline/breaker/timeout* around the
+single attempt. Each attempt is a client span; each retry is journaled with its backoff.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .distributions import Distribution
+from .errors import DeadlineError, _check_number, _unknown_service
+from .messages import Request, Response
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .core import Simulation
+
+__all__ = ["Context"]
+
+
+class Context:
+    """Per-request handle given to handlers: ``ctx.work``, ``ctx.call``, ``ctx.log``, ``ctx.now``."""
+
+    __slots__ = ("_sim", "service", "instance", "request", "trace_id", "span_id", "deadline")
+
+    def __init__(self, sim: Simulation, service: str, instance: int, request: Request,
+                 span_id: str) -> None:
+        self._sim = sim
+        self.service = service
+        self.instance = instance
+        self.request = request
+        self.trace_id = request.trace_id
+        self.span_id = span_id
+        self.deadline = request.deadline
+
+    @property
+    def now(self) -> float:
+        """Virtual time in ms (the same for every service: use :meth:`wall_clock` for skew)."""
+        return self._sim._env.now
+
+    @property
+    def rng(self):
+        """The run's only random generator (draw from it, never from ``random``)."""
+        return self._sim.rng
+
+    @property
+    def traceparent(self) -> str:
+        """W3C ``traceparent`` of this handler's span, as it would go on outgoing calls."""
+        return f"00-{self.trace_id}-{self.span_id}-01"
+
+    def wall_clock(self) -> float:
+        """This service's *wall clock* (ms): virtual time plus any ``faults.clock_skew`` offset."""
+        sim = self._sim
+        return sim._env.now + sim.faults._skew(self.service, sim._env.now)
+
+    def work(self, ms: float | Distribution):
+        """Spend *ms* of service time (a number or a distribution); yield the result."""
+        if isinstance(ms, Distribution):
+            ms = ms.sample(self._sim.rng)
+        elif not isinstance(ms, (int, float)) or ms < 0:
+            _check_number("ctx.work(ms)", ms, low=0.0, fix="Pass the service time in ms, e.g. ctx.work(3.0).")
+        return self._sim._env.timeout(ms)
+
+    sleep = work
+
+    def call(self, target: str, body: Any = None, timeout: float | None = None,
+             deadline: float | None = None, retry=None, breaker=None, bulkhead=None,
+             hedge: float | None = None, budget=None):
+        """Call *target*; ``yield`` it to get a :class:`labs.Response` (never raises for remote errors).
+
+        *timeout* (ms) bounds each attempt; *deadline* is an absolute virtual time that also
+        travels to downstream calls (the tighter of yours and ``ctx.deadline`` wins); *retry*
+        is a ``RetryPolicy``, *budget* a ``RetryBudget``, *breaker* a ``CircuitBreaker``,
+        *bulkhead* a ``Bulkhead``; *hedge* (ms) sends a second copy if no answer came by then.
+        """
+        sim = self._sim
+        if target not in sim.services:
+            raise _unknown_service(target, sim.services)
+        now = sim._env.now
+        if deadline is not None:
+            _check_number("deadline", deadline, fix="Pass an absolute time such as ctx.now + 200.")
+            if deadline < now:
+                raise DeadlineError(
+                    f"deadline={deadline!r} is already in the past (now is {now!r} ms). A deadline is "
+                    f"an absolute virtual time: pass ctx.now + budget, e.g. deadline=ctx.now + 200.")
+            if self.deadline is not None:
+                deadline = min(deadline, self.deadline)
+        else:
+            deadline = self.deadline
+        _validate_call(timeout, hedge)
+        return sim._env.process(_call(sim, self.service, self.trace_id, self.span_id, target, body,
+                                      timeout, deadline, retry, breaker, bulkhead, hedge, budget))
+
+    def log(self, message: str, level: str = "info", **fields: Any) -> None:
+        """Write a structured log line; it carries this request's trace and span ids."""
+        sim = self._sim
+        data = tuple(sorted(fields.items()))
+        if level != "info":
+            data = tuple(sorted(data + (("level", level),)))
+        sim.journal.add(sim._env.now, "log", self.service, "", self.trace_id, self.span_id, "",
+                        0, 0, 0, 0.0, str(message), data)
+
+    def count(self, name: str, n: float = 1) -> None:
+        """Add *n* to counter *name* of this service (read it with ``metrics.counter``)."""
+        self._metric(name, n, "counter")
+
+    def observe(self, name: str, value: float) -> None:
+        """Record one observation of *name* (read it with ``metrics.histogram(service, name)``)."""
+        self._metric(name, value, "histogram")
+
+    def _metric(self, name: str, value: float, kind: str) -> None:
+        sim = self._sim
+        sim.journal.add(sim._env.now, "metric", self.service, "", self.trace_id, self.span_id, "",
+                        0, 0, 0, float(value), name, (("type", kind),))
+
+
+def _validate_call(timeout: float | None, hedge: float | None) -> None:
+    if timeout is not None:
+        _check_number("timeout", timeout, low=0.0, low_open=True,
+                      fix="Pass the per-attempt timeout in ms, e.g. timeout=50, or None to wait forever.")
+    if hedge is not None:
+        _check_number("hedge", hedge, low=0.0, low_open=True,
+                      fix="Pass the delay in ms after which a hedged copy is sent, e.g. hedge=20.")
+
+
+def _should_retry(retry, attempt: int, resp: Response) -> bool:
+    if attempt >= retry.max_attempts:
+        return False
+    should = getattr(retry, "should_retry", None)
+    if should is not None:
+        return bool(should(attempt, resp))
+    pred = getattr(retry, "retry_on", None)
+    return (not resp.ok) if pred is None else bool(pred(resp))
+
+
+def _watch(sim: Simulation, breaker) -> None:
+    """Journal breaker state transitions as ``state`` events (once per breaker object)."""
+    for b in sim._breakers:
+        if b is breaker:
+            return
+    sim._breakers.append(breaker)
+    name = getattr(breaker, "name", "breaker")
+
+    def listener(now, event_name, from_state, to_state, _n=name):
+        # Journal at the simulation's clock (a breaker may report a lazily computed, earlier
+        # transition time; that goes in ``value`` so journal times never run backwards).
+        sim.journal.add(sim._env.now, "state", str(_n), "", "", "", "", 0, 0, 0, float(now),
+                        f"{from_state}->{to_state}", (("event", str(event_name)),))
+
+    breaker.add_listener(listener)
+
+
+def _call(sim: Simulation, caller: str, trace: str, parent: str, target: str, body: Any,
+          timeout, deadline, retry, breaker, bulkhead, hedge, budget):
+    """Generator: one logical call with its retries; returns the final Response."""
+    env = sim._env
+    add = sim.journal.add
+    key = sim._next_key()
+    if bulkhead is not None and not bulkhead.try_enter(env.now):
+        add(env.now, "reject", caller, target, trace, "", parent, 0, key, 503, 0.0, "bulkhead full")
+        return Response(503, None, "bulkhead full", 0)
+    if breaker is not None:
+        _watch(sim, breaker)
+    if budget is not None:
+        budget.record_request(env.now)
+    attempt = 0
+    prev = 0.0
+    while True:
+        attempt += 1
+        now = env.now
+        if deadline is not None and now >= deadline:
+            add(now, "reject", caller, target, trace, "", parent, 0, key, 504, 0.0, "deadline exceeded")
+            resp = Response(504, None, "deadline exceeded")
+            break
+        if breaker is not None and not breaker.acquire(now):
+            add(now, "reject", caller, target, trace, "", parent, 0, key, 503, 0.0, "circuit open")
+            resp = Response(503, None, "circuit open")
+        else:
+            resp = yield from _attempt(sim, caller, trace, parent, target, body, timeout, deadline,
+                                       hedge, key, attempt)
+            if breaker is not None:
+                if resp.status >= 500 or resp.status == 0:
+                    breaker.on_error(env.now, env.now - now)
+                else:
+                    breaker.on_success(env.now, env.now - now)
+        if retry is None or not _should_retry(retry, attempt, resp):
+            break
+        if budget is not None and not budget.can_retry(env.now):
+            add(env.now, "reject", caller, target, trace, "", parent, 0, key, resp.status, 0.0,
+                "retry budget exhausted")
+            break
+        delay = float(retry.delay(attempt, sim.rng, prev))
+        if deadline is not None and env.now + delay >= deadline:
+            break
+        add(env.now, "retry", caller, target, trace, "", parent, 0, key, resp.status, delay,
+            resp.reason or str(resp.status))
+        if budget is not None:
+            budget.record_retry(env.now)
+        if delay > 0:
+            yield env.timeout(delay)
+        prev = delay
+    if bulkhead is not None:
+        bulkhead.release(env.now)
+    resp.attempts = attempt
+    return resp
+
+
+def _attempt(sim: Simulation, caller, trace, parent, target, body, timeout, deadline, hedge, key,
+             attempt):
+    """Generator: one attempt (one client span); returns the Response or a 504 on timeout."""
+    env = sim._env
+    add = sim.journal.add
+    now = env.now
+    span = sim._span_id()
+    tmo = timeout
+    if deadline is not None:
+        left = deadline - now
+        tmo = left if tmo is None or left < tmo else tmo
+    add(now, "span.start", caller, target, trace, span, parent, 0, key, 0, 0.0, "client")
+    done = env.event()
+    svc = sim.services[target]
+    network = sim.network
+
+    def reply(resp: Response) -> None:
+        if not done.triggered:
+            done.succeed(resp)
+
+    def send(note: str) -> None:
+        msg = sim._next_msg()
+        req = Request(msg, key, body, caller, target, trace, span, deadline, attempt, env.now)
+        network.send(caller, target, note, trace, span, parent, msg, key, 0,
+                     lambda: svc._accept(req, reply))
+
+    send("request")
+    if tmo is not None:
+        reason = "timeout" if timeout is not None and tmo == timeout else "deadline exceeded"
+
+        def expire(_ev) -> None:
+            if not done.triggered:
+                done.succeed(Response(504, None, reason))
+
+        env.timeout(tmo).callbacks.append(expire)
+    if hedge is not None and (tmo is None or hedge < tmo):
+        def hedge_now(_ev) -> None:
+            if not done.triggered:
+                send("hedge")
+
+        env.timeout(hedge).callbacks.append(hedge_now)
+    resp = yield done
+    t = env.now
+    add(t, "span.end", caller, target, trace, span, parent, 0, key, resp.status, t - now, "client",
+        (("reason", resp.reason),) if resp.reason else ())
+    return resp

@@ -1,0 +1,180 @@
+"""The simulation: one seeded, virtual-time world per run.
+
+Usage::
+
+    sim = labs.Simulation(seed=7)
+    sim.service("orders", handle_orders, concurrency=8)
+    sim.load("orders", rate=100, duration=10_000)
+    result = sim.run()
+
+**The determinism contract.** Same code + same seed ⇒ the same journal, byte for byte,
+in CPython and in Pyodide (``result.journal_hash()`` proves it). To keep it:
+
+- *Time* is SimPy's virtual clock, in **milliseconds** (floats): ``sim.now``/``ctx.now``.
+  Nothing reads the wall clock, nothing sleeps, nothing uses threads.
+- *Randomness* comes only from ``sim.rng``, one ``random.Random(seed)`` per run; every draw
+  happens in event order, which SimPy fixes as (time, priority, insertion order). Trace and
+  span ids are drawn from it too, so they are reproducible.
+- *Order* never depends on ``hash()`` or ``id()``: no iteration over sets; dicts are
+  insertion-ordered; ties are broken by a sequence number.
+- *Floats* go into the hash formatted explicitly (``%.6f``), so a last-bit difference in a
+  platform's ``log`` cannot change it.
+
+This is the only module that imports ``simpy``; everything else talks to the world through
+a :class:`Simulation`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from random import Random
+from typing import Any
+
+import simpy
+
+from .errors import ConfigError, DuplicateServiceError, _check_number, _unknown_service
+from .faults import Faults
+from .journal import Journal
+from .load import ClosedLoad, OpenLoad
+from .network import Network
+from .result import Result
+from .service import Service
+
+__all__ = ["Simulation"]
+
+
+class Simulation:
+    """A seeded, virtual-time world: services, a network, load, faults and one journal."""
+
+    def __init__(self, seed: int = 0, handler_errors: str = "raise") -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"seed must be an int, got {seed!r}. Use e.g. Simulation(seed=7).")
+        if handler_errors not in ("raise", "500"):
+            raise ConfigError(f"handler_errors must be 'raise' (show the traceback) or '500' (answer "
+                              f"500 and log it), got {handler_errors!r}.")
+        self.seed = seed
+        #: The run's only random generator. Draw from it; never from the ``random`` module.
+        self.rng = Random(seed)
+        #: What a Python exception in a handler does: ``"raise"`` it or answer ``500``.
+        self.handler_errors = handler_errors
+        self._env = simpy.Environment()
+        self.journal = Journal()
+        self.network = Network(self)
+        self.faults = Faults(self)
+        self.services: dict[str, Service] = {}
+        self._loads: list[OpenLoad | ClosedLoad] = []
+        self._breakers: list = []
+        self._installed = False
+        self._msg = self._key = self._req = 0
+
+    @property
+    def now(self) -> float:
+        """Virtual time in ms."""
+        return self._env.now
+
+    # -- building the world --------------------------------------------------------------
+    def service(self, name: str, handler: Callable, concurrency: int = 8, queue: int = 100,
+                instances: int = 1, rate_limit=None, shedder=None,
+                drop_expired: bool = False) -> Service:
+        """Register *handler* as service *name* (see :mod:`labs.service` for the model)."""
+        if name in self.services:
+            raise DuplicateServiceError(f"a service named {name!r} is already registered. Service "
+                                        "names must be unique; pick another name or register it once "
+                                        "with instances=N for replicas.")
+        svc = Service(self, name, handler, concurrency, queue, instances, rate_limit, shedder,
+                      drop_expired)
+        self.services[name] = svc
+        return svc
+
+    def load(self, target: str, rate: float | None = None, duration: float = 10_000,
+             body: Callable[[Any, int], Any] | None = None, pattern=None, schedule=None,
+             start: float = 0.0, timeout: float | None = None, budget: float | None = None,
+             retry=None, arrivals: str = "poisson") -> OpenLoad:
+        """Open-loop load on *target*: *rate* req/s for *duration* ms (see :mod:`labs.load`).
+
+        *body(rng, i)* makes the i-th request body (default ``{"id": i}``); *timeout* (ms) is
+        the client's per-attempt timeout; *budget* (ms) sets each request's deadline.
+        """
+        ld = OpenLoad(self, target, rate, duration, body, pattern, schedule, start, timeout, budget,
+                      retry, arrivals)
+        self._loads.append(ld)
+        return ld
+
+    def closed_load(self, target: str, users: int = 10, think=100.0, duration: float = 10_000,
+                    body: Callable[[Any, int], Any] | None = None, start: float = 0.0,
+                    timeout: float | None = None, budget: float | None = None,
+                    retry=None) -> ClosedLoad:
+        """Closed-loop load: *users* each send, wait, think (ms or distribution), repeat."""
+        ld = ClosedLoad(self, target, users, think, duration, body, start, timeout, budget, retry)
+        self._loads.append(ld)
+        return ld
+
+    # -- running -------------------------------------------------------------------------
+    def _install(self) -> None:
+        names = self.services
+        for ld in self._loads:
+            if ld.target not in names:
+                raise _unknown_service(ld.target, names, "load target")
+        for what, svc in self.faults._services():
+            if svc not in names:
+                raise _unknown_service(svc, names, f"service in {what}")
+        for a, b in list(self.network._links):
+            for n in (a, b):
+                if n != "client" and n not in names:
+                    raise _unknown_service(n, names, "service in network.link")
+        for ga, gb, *_ in self.faults._partitions:
+            for n in ga + gb:
+                if n != "client" and n not in names:
+                    raise _unknown_service(n, names, "service in faults.partition")
+        self.faults._install()
+        for ld in self._loads:
+            self._env.process(ld._run())
+        self._installed = True
+
+    def run(self, until: float | None = None, drain: float = 60_000.0) -> Result:
+        """Run the world and return a :class:`Result` (you may call ``run`` again to go on).
+
+        With *until* (ms) the run stops at that virtual time. Without it, the run goes on
+        until nothing is left to happen, but at most *drain* ms after the last load stops
+        (a request waiting forever, with no timeout, would otherwise never end the run).
+        """
+        if not self._installed:
+            self._install()
+        env = self._env
+        if until is not None:
+            _check_number("until", until, low=env.now, low_open=True,
+                          fix=f"until is an absolute virtual time in ms after now ({env.now!r}).")
+            env.run(until=until)
+        else:
+            _check_number("drain", drain, low=0.0, fix="Pass a time in ms >= 0.")
+            cap = max([ld.end for ld in self._loads] + [env.now]) + drain
+            peek, step = env.peek, env.step
+            while peek() <= cap:
+                step()
+            if peek() != math.inf:
+                env.run(until=cap)
+        return Result(self)
+
+    # -- ids (all drawn in event order, so they are part of the deterministic trace) -----
+    def _trace_id(self) -> str:
+        return "%032x" % (self.rng.getrandbits(128) or 1)
+
+    def _span_id(self) -> str:
+        return "%016x" % (self.rng.getrandbits(64) or 1)
+
+    def _next_msg(self) -> int:
+        self._msg += 1
+        return self._msg
+
+    def _next_key(self) -> int:
+        self._key += 1
+        return self._key
+
+    def _next_req(self) -> int:
+        self._req += 1
+        return self._req
+
+    def __repr__(self) -> str:
+        return (f"Simulation(seed={self.seed}, now={self.now:.3f} ms, services="
+                f"{list(self.services)}, events={len(self.journal)})")

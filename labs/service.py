@@ -1,0 +1,226 @@
+"""Services: a named handler behind concurrency slots, a bounded queue and instances.
+
+The model is thread-per-request, like a Jetty or Tomcat pool: a request takes one of the
+*concurrency* slots of an instance when it starts and keeps it until the handler returns,
+*including while it waits for downstream calls*. That is deliberate: it is why a slow
+dependency exhausts the caller's threads, the failure that bulkheads and timeouts exist
+to contain. Requests that find no free slot wait in a FIFO queue of at most *queue*
+entries; beyond that the server answers ``503 "queue full"`` at once.
+
+Instances share nothing; requests are spread round-robin (deterministic, no randomness).
+Server-side admission runs in this order: crashed instance (refused), *rate_limit*
+(``TokenBucket.try_take``, 429), *shedder* (``LoadShedder.admit``, 503 "shed"), slots/queue.
+
+What a crash does (``faults.crash``): the crashed instance's in-flight and queued requests
+are lost (their callers hear nothing and must rely on a timeout); new requests arriving
+while it is down are *refused* (503 "connection refused"), which the caller sees after one
+network trip, because a real host answers a closed port with a TCP reset.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from types import GeneratorType
+from typing import TYPE_CHECKING, Any
+
+from .context import Context
+from .errors import ConfigError, LabsError, _check_int
+from .messages import Request, Response, _to_response
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .core import Simulation
+
+__all__ = ["Service"]
+
+
+class _Instance:
+    __slots__ = ("index", "up", "epoch", "in_flight", "queue", "active", "_next")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.up = True
+        self.epoch = 0
+        self.in_flight = 0
+        self.queue: deque = deque()
+        self.active: dict[int, tuple] = {}
+        self._next = 0
+
+
+class Service:
+    """A registered service; created by ``sim.service(name, handler, ...)``."""
+
+    def __init__(self, sim: Simulation, name: str, handler: Callable, concurrency: int = 8,
+                 queue: int = 100, instances: int = 1, rate_limit=None, shedder=None,
+                 drop_expired: bool = False) -> None:
+        if not isinstance(name, str) or not name or name == "client":
+            raise ConfigError(f"service name must be a non-empty str other than 'client' (the load "
+                              f"generator's name), got {name!r}.")
+        if not callable(handler):
+            raise ConfigError(f"handler for {name!r} must be a function handler(ctx, req), got "
+                              f"{handler!r}.")
+        self._sim = sim
+        self.name = name
+        self.handler = handler
+        self.concurrency = _check_int("concurrency", concurrency, low=1,
+                                      fix="A service needs at least one slot; use concurrency=1 or more.")
+        self.queue = _check_int("queue", queue, low=0,
+                                fix="Use queue=0 to reject when all slots are busy.")
+        n = _check_int("instances", instances, low=1, fix="Use instances=1 or more.")
+        self.instances = [_Instance(i) for i in range(n)]
+        self.rate_limit = rate_limit
+        self.shedder = shedder
+        self.drop_expired = bool(drop_expired)
+        self._rr = 0
+
+    def __repr__(self) -> str:
+        return (f"Service({self.name!r}, concurrency={self.concurrency}, queue={self.queue}, "
+                f"instances={len(self.instances)})")
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled right now, over all instances."""
+        return sum(i.in_flight for i in self.instances)
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a slot right now, over all instances."""
+        return sum(len(i.queue) for i in self.instances)
+
+    # -- admission -----------------------------------------------------------------------
+    def _accept(self, req: Request, reply: Callable[[Response], None]) -> None:
+        sim = self._sim
+        now = sim._env.now
+        insts = self.instances
+        inst = insts[self._rr % len(insts)]
+        self._rr += 1
+        if not inst.up:
+            return self._refuse(req, reply, 503, "connection refused")
+        if self.rate_limit is not None and not self.rate_limit.try_take(now):
+            return self._refuse(req, reply, 429, "rate limited")
+        if self.shedder is not None and not self.shedder.admit(now, len(inst.queue), inst.in_flight):
+            return self._refuse(req, reply, 503, "shed")
+        if inst.in_flight < self.concurrency:
+            self._start(inst, req, reply, now)
+        elif len(inst.queue) < self.queue:
+            inst.queue.append((req, reply, now))
+        else:
+            self._refuse(req, reply, 503, "queue full")
+
+    def _refuse(self, req: Request, reply, status: int, reason: str) -> None:
+        sim = self._sim
+        sim.journal.add(sim._env.now, "reject", self.name, req.source, req.trace_id, "",
+                        req.parent_id, req.msg, req.key, status, 0.0, reason)
+        resp = Response(status, None, reason, service=self.name)
+        sim.network.send(self.name, req.source, "response", req.trace_id, req.parent_id, "",
+                         req.msg, req.key, status, lambda: reply(resp))
+
+    def _start(self, inst: _Instance, req: Request, reply, arrived: float) -> None:
+        inst.in_flight += 1
+        token = inst._next
+        inst._next += 1
+        span = self._sim._span_id()
+        inst.active[token] = (req, span, self._sim._env.now)
+        self._sim._env.process(self._serve(inst, token, req, span, reply, arrived))
+
+    def _release(self, inst: _Instance, token: int) -> None:
+        del inst.active[token]
+        inst.in_flight -= 1
+        if inst.queue:
+            req, reply, arrived = inst.queue.popleft()
+            self._start(inst, req, reply, arrived)
+
+    # -- serving -------------------------------------------------------------------------
+    def _serve(self, inst: _Instance, token: int, req: Request, span: str, reply, arrived: float):
+        sim = self._sim
+        env = sim._env
+        add = sim.journal.add
+        name = self.name
+        start = env.now
+        epoch = inst.epoch
+        add(start, "span.start", name, req.source, req.trace_id, span, req.parent_id, req.msg,
+            req.key, 0, start - arrived, "server")
+        resp = None
+        if self.drop_expired and req.deadline is not None and start >= req.deadline:
+            resp = Response(504, None, "deadline exceeded")
+        elif sim.faults._windows:
+            extra, fail = sim.faults._effects(name, start)
+            if extra > 0:
+                yield env.timeout(extra)
+                if inst.epoch != epoch:
+                    return
+            if fail:
+                resp = Response(500, None, "injected fault")
+        if resp is None:
+            ctx = Context(sim, name, inst.index, req, span)
+            try:
+                out = self.handler(ctx, req)
+            except LabsError:
+                raise
+            except Exception as e:  # noqa: BLE001 - turned into a 500 or re-raised
+                out = self._handler_error(ctx, e)
+            if type(out) is GeneratorType:
+                gen = out
+                value: Any = None
+                exc: BaseException | None = None
+                while True:
+                    try:
+                        ev = gen.send(value) if exc is None else gen.throw(exc)
+                    except StopIteration as stop:
+                        out = stop.value
+                        break
+                    except LabsError:
+                        raise
+                    except Exception as e:  # noqa: BLE001
+                        out = self._handler_error(ctx, e)
+                        break
+                    exc = None
+                    try:
+                        value = yield ev
+                    except Exception as e:  # noqa: BLE001 - a failed event goes back into the handler
+                        value, exc = None, e
+                    if inst.epoch != epoch:   # crashed while waiting: this execution is gone
+                        gen.close()
+                        return
+            resp = _to_response(out)
+        if inst.epoch != epoch:
+            return
+        end = env.now
+        resp.service = name
+        status = resp.status
+        add(end, "span.end", name, req.source, req.trace_id, span, req.parent_id, req.msg, req.key,
+            status, end - start, "server", (("reason", resp.reason),) if resp.reason else ())
+        self._release(inst, token)
+        sim.network.send(name, req.source, "response", req.trace_id, span, req.parent_id, req.msg,
+                         req.key, status, lambda: reply(resp))
+
+    def _handler_error(self, ctx: Context, e: Exception) -> Response:
+        if self._sim.handler_errors == "raise":
+            raise e
+        ctx.log(f"handler error: {type(e).__name__}: {e}", level="error")
+        return Response(500, None, f"handler error: {type(e).__name__}")
+
+    # -- faults --------------------------------------------------------------------------
+    def _crash(self, instance: int | None = None) -> None:
+        sim = self._sim
+        now = sim._env.now
+        add = sim.journal.add
+        for inst in self.instances:
+            if instance is not None and inst.index != instance:
+                continue
+            inst.up = False
+            inst.epoch += 1
+            for req, span, started in inst.active.values():   # insertion order: deterministic
+                add(now, "span.end", self.name, req.source, req.trace_id, span, req.parent_id,
+                    req.msg, req.key, 0, now - started, "server", (("reason", "crashed"),))
+            for req, _reply, _arrived in inst.queue:
+                add(now, "drop", self.name, req.source, req.trace_id, "", req.parent_id, req.msg,
+                    req.key, 0, 0.0, "crashed")
+            inst.active.clear()
+            inst.queue.clear()
+            inst.in_flight = 0
+
+    def _restart(self, instance: int | None = None) -> None:
+        for inst in self.instances:
+            if instance is None or inst.index == instance:
+                inst.up = True
