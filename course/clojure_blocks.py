@@ -460,6 +460,15 @@ def _classify(path: str, line: int, lang: str, code: str, index: int) -> Block:
                     "`;; host: jvm — <why>`")
             step.expect = Expect("throws", line + line_of(off), cls=cls, message=msg)
     block.steps = steps
+    if block.runnable:
+        for step in steps:
+            bare = re.sub(r';[^\n]*', "", re.sub(r'"(?:[^"\\]|\\.)*"', '""', step.text))
+            if re.search(r"(?<![\w.*+!?<>=/-])(?:cljs\.core/|clojure\.lang\.)?ExceptionInfo\b", bare):
+                raise BlockError(
+                    f"{path}:{step.line}: the symbol ExceptionInfo does not resolve in Scittle "
+                    "(the browser), nor without an import on the JVM.\n  fix: let the error "
+                    "escape and write `;; throws ExceptionInfo` after the form, or test with "
+                    "(ex-data e); or mark the block `;; host: jvm — <why>`")
     return block
 
 

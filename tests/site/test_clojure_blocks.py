@@ -156,6 +156,8 @@ def test_the_lexer_handles_strings_chars_comments_and_reader_macros():
     ("```clojure\n\n```\n", "holds no form"),
     ("```clojure\n(+ 1 2)\n", "docs/x.md:1: this ```clojure block is never closed"),
     ("```clj\n(+ 1 2)\n```\n", "docs/x.md:1: a ```clj block is not checked"),
+    ("```clojure\n(inc 1)\n(try (f) (catch ExceptionInfo e 1))\n```\n",
+     "docs/x.md:3: the symbol ExceptionInfo does not resolve in Scittle"),
 ])
 def test_malformed_blocks_give_a_clear_error_naming_file_and_line(md, expected):
     message = error(md)

@@ -53,15 +53,16 @@
     }
   }
 
-  // "ExceptionInfo: insufficient funds {:amount 130}" from what Scittle threw
+  // "ExceptionInfo: insufficient funds {:amount 130}" from what Scittle threw (Scittle
+  // cannot resolve the symbol ExceptionInfo: ex-data tells an ex-info apart)
   function describeError(core, err) {
     window.__cljRunError = err;
     try {
       return evalString(core, "(let [e (.-__cljRunError js/window) " +
         "d (ex-data e) c (or (ex-cause e) e) " +
-        "cls (cond (instance? ExceptionInfo c) \"ExceptionInfo\" " +
+        "cls (cond (some? (ex-data c)) \"ExceptionInfo\" " +
         "(instance? js/Error c) (.-name c) :else (str (type c))) " +
-        "cd (when (instance? ExceptionInfo c) (ex-data c)) " +
+        "cd (ex-data c) " +
         "msg (or (ex-message c) (ex-message e) (str c))] " +
         "(str (if (= :sci.error/parse (:type d)) \"Syntax error\" cls) \": \" msg " +
         "(when (seq cd) (str \" \" (binding [*print-length* 20] (pr-str cd))))))");
