@@ -171,6 +171,8 @@ def build_lite(wheel: Path) -> None:
         tail = "".join(log.read_text().splitlines(keepends=True)[-40:])
         raise BuildError(f"jupyter lite build failed (exit {proc.returncode}); "
                          f"last lines of {log}:\n{tail}")
+    from course.lite_extras import install as install_lite_extras  # lab guard, sizes (issue 8)
+    install_lite_extras(SITE / "lite")
 
 
 def verify_lite() -> dict:
