@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
+import re
 import sys
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,8 +33,25 @@ class Handler(SimpleHTTPRequestHandler):
         ".svg": "image/svg+xml",
     }
 
+    def send_head(self):
+        # Material's instant navigation only follows links listed in sitemap.xml, matched
+        # with the port of `site_url`; rewrite the sitemap for the origin actually serving
+        # it, so navigation stays instant on any host and port.
+        if self.path.split("?")[0] == "/sitemap.xml" and self.headers.get("Host"):
+            path = Path(self.translate_path(self.path))
+            if path.is_file():
+                text = re.sub(r"<loc>https?://[^/<]+", f"<loc>http://{self.headers['Host']}",
+                              path.read_text(encoding="utf-8"))
+                body = text.encode("utf-8")
+                self.send_response(200)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                return io.BytesIO(body)
+        return super().send_head()
+
     def log_message(self, format, *args):  # quiet: one line per error only
-        if args and str(args[1] if len(args) > 1 else "").startswith(("4", "5")):
+        if len(args) > 1 and str(args[1]).startswith("5"):
             super().log_message(format, *args)
 
 
