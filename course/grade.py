@@ -1,0 +1,650 @@
+"""Grade a folder of submitted lab notebooks: a gradebook CSV and plain-words feedback.
+
+Usage (``scripts/grade``)::
+
+    python -m course.grade SUBMISSIONS_DIR --out OUT_DIR [--lab chNN/name] [--timeout 30]
+                           [--jobs 2] [--partial]
+
+What it does with each ``*.ipynb`` in SUBMISSIONS_DIR (and below it):
+
+1. refuses a file over ``--max-bytes`` before reading it (``too-large``), a file that is not
+   a notebook (``invalid-notebook``), and a notebook of a lab it does not know
+   (``unknown-lab``) or of another lab than ``--lab`` (``wrong-lab``);
+2. rebuilds the notebook for grading: the learner's cells, with every check cell replaced
+   by the instructor's original from the lab source (a learner who edited or deleted a
+   check cell is graded with the original) and each exercise's hidden checks right after
+   its public ones;
+3. runs it in a fresh process of its own (``course/sandbox_runner.py``): IPython's shell,
+   no network (an empty network namespace with ``unshare -n`` when available, and the
+   socket layer refusing IP connections always), a memory cap, an output cap, and a
+   per-cell timeout enforced from outside;
+4. reads the check reports of the instructor's cells only (a learner cannot print a fake
+   report) and scores each exercise.
+
+Scoring rule: an exercise earns its full points when every one of its checks, public and
+hidden, passed; otherwise none. Checks are written to pin down one behaviour together,
+and partial credit per check would reward the number of checks an author happened to
+write rather than the learner's progress. ``--partial`` gives points in proportion to the
+checks passed instead, for instructors who prefer it.
+
+Statuses in the gradebook, per student and exercise: ``passed``, ``failed``,
+``not-attempted`` (every check still says "not yet"), ``error`` (the learner's code raised
+before the checks), ``network-blocked``, ``timeout``, ``memory-limit``, ``output-limit``,
+``crashed`` (the process died), and for a whole submission ``too-large``,
+``invalid-notebook``, ``unknown-lab``, ``wrong-lab``. One bad submission never stops the
+run nor touches another's grade.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from course.notebooks import Lab, LabSourceError, discover_labs, parse_lab, to_notebook
+
+__all__ = ["grade", "grade_one", "main", "Submission", "Row", "network_isolation",
+           "build_grading_cells"]
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECK_TAGS = {"check", "hidden-check"}
+GRADEBOOK_FIELDS = ["student", "exercise", "points", "max_points", "status", "lab",
+                    "submission", "detail"]
+
+#: what each status means, in the words the feedback uses
+MEANING = {
+    "passed": "all checks passed",
+    "failed": "your code ran, but some checks did not pass",
+    "not-attempted": "the exercise still looks unstarted (every check said 'not yet')",
+    "error": "your code raised an error before the checks ran",
+    "network-blocked": "your code tried to use the network, which is off while grading",
+    "timeout": "a cell ran longer than the time limit, so grading stopped there",
+    "memory-limit": "your code used more memory than allowed",
+    "output-limit": "your code printed more output than allowed, so grading stopped there",
+    "crashed": "the Python process running your notebook died",
+    "too-large": "the file is larger than allowed, so it was not opened",
+    "invalid-notebook": "the file is not a readable Jupyter notebook",
+    "unknown-lab": "the notebook does not say which lab it is, or names a lab the course "
+                   "does not have",
+    "wrong-lab": "the notebook is of another lab than the one being graded",
+}
+
+
+@dataclass
+class Row:
+    student: str
+    exercise: str
+    points: float
+    max_points: int
+    status: str
+    lab: str
+    submission: str
+    detail: str = ""
+
+
+@dataclass
+class Submission:
+    path: Path
+    student: str
+    lab: str = ""
+    status: str = ""  # set when the whole submission fails before running
+    detail: str = ""
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    checks: dict = field(default_factory=dict)  # exercise -> list of reports
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------- isolation
+
+_ISOLATION: list[str] | None = None
+
+
+def network_isolation() -> list[str]:
+    """The command prefix that gives a process an empty network namespace, or ``[]``.
+
+    ``unshare -n`` works as root; ``unshare -rn`` (a user namespace) works for other users
+    on kernels that allow it. Without either, the runner's socket guard still refuses
+    connections, but learner code could get around it; the grader says so when it starts.
+    """
+    global _ISOLATION
+    if _ISOLATION is None:
+        _ISOLATION = []
+        if shutil.which("unshare"):
+            for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
+                try:
+                    ok = subprocess.run(prefix + ["true"], capture_output=True, timeout=10)
+                except (OSError, subprocess.TimeoutExpired):
+                    continue
+                if ok.returncode == 0:
+                    _ISOLATION = prefix + ["--"]
+                    break
+    return _ISOLATION
+
+
+# --------------------------------------------------------------------------- the lab side
+
+def load_labs(notebooks: Path) -> dict[str, Lab]:
+    labs = {}
+    for source in discover_labs(notebooks):
+        try:
+            lab = parse_lab(source, notebooks)
+        except LabSourceError as err:
+            print(f"warning: skipping a lab source with errors: {err}", file=sys.stderr)
+            continue
+        labs[lab.name] = lab
+    return labs
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def build_grading_cells(lab: Lab, learner_cells: list[dict]) -> tuple[list[dict], list[str]]:
+    """The cells to run: the learner's, with the instructor's check cells put in place.
+
+    Returns (cells, notes); each cell is ``{"source", "role", "exercise"}`` with role
+    ``learner``, ``check`` or ``hidden-check``. Placement of an exercise's checks: where the
+    learner's copy of its check cell was; if deleted, just before the learner's copy of the
+    lab cell that followed the checks in the source; failing that, just after the copy of
+    the cell before them; failing that, at the end.
+    """
+    student = to_notebook(lab, "student")["cells"]
+    solution = to_notebook(lab, "solution")["cells"]
+    # source cell index -> student cell id (hidden checks have no student cell)
+    sid: dict[int, str] = {}
+    j = 0
+    for i, cell in enumerate(lab.cells):
+        if "hidden-check" in cell.tags:
+            continue
+        sid[i] = student[j]["id"]
+        j += 1
+    original = {i: solution[i]["source"] for i in range(len(lab.cells))}
+    check_ids = {sid[i] for i, c in enumerate(lab.cells) if "check" in c.tags}
+    original_by_id = {sid[i]: original[i] for i, c in enumerate(lab.cells) if "check" in c.tags}
+
+    notes: list[str] = []
+    kept: list[dict] = []
+    learner_check_at: dict[str, int] = {}  # exercise -> position in kept
+    for cell in learner_cells:
+        if cell.get("cell_type") != "code":
+            continue
+        meta = cell.get("metadata") or {}
+        tags = set(meta.get("tags") or []) if isinstance(meta.get("tags"), list) else set()
+        cid = cell.get("id")
+        if tags & CHECK_TAGS or cid in check_ids:
+            ex = meta.get("exercise")
+            if cid in check_ids:
+                ex = lab.cells[[i for i, s in sid.items() if s == cid][0]].metadata["exercise"]
+                if _source(cell).strip() != original_by_id[cid].strip():
+                    notes.append(f"The check cell of {ex} was edited; it was graded with "
+                                 "the original check cell.")
+            if isinstance(ex, str):
+                learner_check_at.setdefault(ex, len(kept))
+            continue
+        kept.append({"source": _source(cell), "role": "learner", "exercise": None,
+                     "id": cid})
+    position_of_id = {c["id"]: k for k, c in enumerate(kept) if c["id"]}
+
+    # consecutive check cells of the source form blocks
+    blocks: list[list[int]] = []
+    for i, cell in enumerate(lab.cells):
+        if CHECK_TAGS & set(cell.tags):
+            if blocks and blocks[-1][-1] == i - 1:
+                blocks[-1].append(i)
+            else:
+                blocks.append([i])
+    placed: list[tuple[int, int, list[dict]]] = []
+    for order, block in enumerate(blocks):
+        exercises = [lab.cells[i].metadata["exercise"] for i in block]
+        at = None
+        for ex in exercises:
+            if ex in learner_check_at:
+                at = learner_check_at[ex]
+                break
+        else:
+            for ex in dict.fromkeys(exercises):
+                if not any("check" in lab.cells[i].tags for i in block
+                           if lab.cells[i].metadata["exercise"] == ex):
+                    continue
+                notes.append(f"The check cell of {ex} was missing; the original was put back.")
+        if at is None:
+            for n in range(block[-1] + 1, len(lab.cells)):
+                if sid.get(n) in position_of_id:
+                    at = position_of_id[sid[n]]
+                    break
+        if at is None:
+            for p in range(block[0] - 1, -1, -1):
+                if sid.get(p) in position_of_id:
+                    at = position_of_id[sid[p]] + 1
+                    break
+        if at is None:
+            at = len(kept)
+        cells = [{"source": original[i], "exercise": lab.cells[i].metadata["exercise"],
+                  "role": "hidden-check" if "hidden-check" in lab.cells[i].tags else "check",
+                  "id": None} for i in block]
+        placed.append((at, order, cells))
+    placed.sort(key=lambda t: (t[0], t[1]))
+    out: list[dict] = []
+    k = 0
+    for at, _, cells in placed:
+        out.extend(kept[k:at])
+        k = max(k, at)
+        out.extend(cells)
+    out.extend(kept[k:])
+    return out, notes
+
+
+# --------------------------------------------------------------------------- running
+
+@dataclass
+class Limits:
+    timeout: float = 30.0
+    memory_mb: int = 2048
+    output_bytes: int = 1_000_000
+    max_bytes: int = 5_000_000
+    startup: float = 60.0
+
+
+def _run(cells: list[dict], limits: Limits, workdir: Path) -> dict:
+    """Run *cells* in a fresh runner process; return what happened, cell by cell."""
+    job = {"cells": [{"source": c["source"]} for c in cells],
+           "limits": {"memory_mb": limits.memory_mb, "output_bytes": limits.output_bytes,
+                      "cpu_seconds": int(limits.timeout * (len(cells) + 2) + 60)}}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir),
+           "IPYTHONDIR": str(workdir / ".ipython"), "PYTHONPATH": str(ROOT),
+           "PYTHONHASHSEED": "0", "MPLBACKEND": "agg", "COURSE_GRADING": "1",
+           "LANG": "C.UTF-8"}
+    cmd = network_isolation() + [sys.executable, "-m", "course.sandbox_runner"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=workdir, env=env,
+                            start_new_session=True)
+    events: queue.Queue = queue.Queue()
+    stderr: list[bytes] = []
+
+    def read_events():
+        for line in proc.stdout:
+            try:
+                events.put(json.loads(line))
+            except ValueError:
+                pass
+        events.put(None)
+
+    def read_stderr():
+        size = 0
+        for chunk in iter(lambda: proc.stderr.read(4096), b""):
+            if size < 65536:
+                stderr.append(chunk)
+            size += len(chunk)
+
+    threads = [threading.Thread(target=read_events, daemon=True),
+               threading.Thread(target=read_stderr, daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        proc.stdin.write(json.dumps(job).encode())
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    result = {"ends": {}, "network": [], "stopped": None, "stopped_cell": None}
+    current, deadline = None, time.monotonic() + limits.startup
+    finished = False
+    while True:
+        try:
+            event = events.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            result["stopped"], result["stopped_cell"] = "timeout", current
+            break
+        if event is None:
+            break
+        kind = event.get("event")
+        if kind == "start":
+            current = event["cell"]
+            deadline = time.monotonic() + limits.timeout
+        elif kind == "end":
+            result["ends"][event["cell"]] = event
+            current = None
+            deadline = time.monotonic() + limits.timeout
+        elif kind == "network":
+            result["network"].append(event)
+        elif kind == "output-limit":
+            result["stopped"], result["stopped_cell"] = "output-limit", event.get("cell")
+        elif kind == "done":
+            finished = True
+        elif kind == "ready":
+            deadline = time.monotonic() + limits.timeout
+    if proc.poll() is None and not finished:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    if not finished and result["stopped"] is None:
+        result["stopped"], result["stopped_cell"] = "crashed", current
+        code = proc.returncode
+        how = (f"killed by signal {-code}" if code and code < 0 else f"exit code {code}")
+        tail = b"".join(stderr).decode("utf-8", "replace").strip().splitlines()[-3:]
+        result["crash_detail"] = how + (": " + " | ".join(tail) if tail else "")
+    return result
+
+
+# --------------------------------------------------------------------------- grading one
+
+def _student_of(path: Path, nb: dict | None) -> str:
+    if nb:
+        meta = nb.get("metadata") or {}
+        for value in ((meta.get("course") or {}).get("student") if isinstance(
+                meta.get("course"), dict) else None, meta.get("student")):
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    return path.stem
+
+
+def _whole(sub: Submission, lab: Lab | None, status: str, detail: str) -> Submission:
+    sub.status, sub.detail = status, detail
+    if lab is not None:
+        sub.lab = lab.name
+        sub.rows = [Row(sub.student, ex.id, 0, ex.points, status, lab.name, sub.path.name, detail)
+                    for ex in lab.exercises]
+    else:
+        sub.rows = [Row(sub.student, "", 0, 0, status, sub.lab, sub.path.name, detail)]
+    return sub
+
+
+def grade_one(path: Path, labs: dict[str, Lab], lab_name: str | None, limits: Limits,
+              *, partial: bool = False) -> Submission:
+    """Grade one submission; never raises for anything the submission contains."""
+    start = time.perf_counter()
+    sub = Submission(path, path.stem)
+    try:
+        return _grade_one(sub, labs, lab_name, limits, partial)
+    except Exception as err:  # a grader bug must not cost the class its grades
+        return _whole(sub, labs.get(lab_name or ""), "crashed",
+                      f"the grader failed on this file: {type(err).__name__}: {err}")
+    finally:
+        sub.seconds = time.perf_counter() - start
+
+
+def _grade_one(sub: Submission, labs, lab_name, limits: Limits, partial: bool) -> Submission:
+    path = sub.path
+    target = labs.get(lab_name) if lab_name else None
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        return _whole(sub, target, "too-large",
+                      f"{size} bytes, more than the limit of {limits.max_bytes}")
+    try:
+        nb = json.loads(path.read_bytes().decode("utf-8"))
+        if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+            raise ValueError("no list of cells")
+        if int(nb.get("nbformat", 4)) < 4:
+            import nbformat
+            nb = json.loads(nbformat.writes(nbformat.reads(json.dumps(nb), as_version=4)))
+        for cell in nb["cells"]:
+            if not isinstance(cell, dict) or "cell_type" not in cell:
+                raise ValueError("a cell without a cell_type")
+    except Exception as err:
+        return _whole(sub, target, "invalid-notebook", f"cannot read it as a notebook: {err}"[:300])
+    sub.student = _student_of(path, nb)
+    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    course = meta.get("course") if isinstance(meta.get("course"), dict) else {}
+    declared = course.get("lab") if isinstance(course.get("lab"), str) else None
+    if lab_name:
+        if lab_name not in labs:
+            return _whole(sub, None, "unknown-lab", f"the course has no lab {lab_name!r}")
+        if declared and declared != lab_name:
+            sub.lab = lab_name
+            return _whole(sub, target, "wrong-lab",
+                          f"this notebook is lab {declared!r}, not {lab_name!r}")
+        lab = labs[lab_name]
+    else:
+        if not declared or declared not in labs:
+            sub.lab = declared or ""
+            return _whole(sub, None, "unknown-lab",
+                          f"lab {declared!r} is not a lab of the course" if declared else
+                          "the notebook's metadata names no lab; grade with --lab chNN/name")
+        lab = labs[declared]
+    sub.lab = lab.name
+    kernel = meta.get("kernelspec") if isinstance(meta.get("kernelspec"), dict) else None
+    if not kernel:
+        sub.notes.append("The notebook had no kernel set; it was run with Python.")
+    elif kernel.get("language", "python") != "python":
+        sub.notes.append(f"The notebook's kernel was {kernel.get('display_name') or kernel.get('name')!r}; "
+                         "it was run with Python.")
+    cells, notes = build_grading_cells(lab, nb["cells"])
+    sub.notes.extend(notes)
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+        run = _run(cells, limits, Path(tmp))
+    _score(sub, lab, cells, run, limits, partial)
+    return sub
+
+
+def _score(sub: Submission, lab: Lab, cells: list[dict], run: dict, limits: Limits,
+           partial: bool) -> None:
+    # which exercise does a learner cell "belong" to: the next check block after it
+    owner: dict[int, str] = {}
+    pending: list[int] = []
+    for k, cell in enumerate(cells):
+        if cell["role"] == "learner":
+            pending.append(k)
+        else:
+            for p in pending:
+                owner[p] = cell["exercise"]
+            pending = []
+    stopped, stopped_cell = run["stopped"], run["stopped_cell"]
+    network_cells = {e.get("cell") for e in run["network"]}
+    for ex in lab.exercises:
+        mine = [k for k, c in enumerate(cells) if c["role"] != "learner" and c["exercise"] == ex.id]
+        reports: list[dict] = []
+        missing = []
+        for k in mine:
+            end = run["ends"].get(k)
+            if end is None:
+                missing.append(k)
+                continue
+            got = [r for r in end.get("reports", []) if r.get("exercise") == ex.id]
+            if not got:
+                reports.append({"exercise": ex.id, "status": "failed", "passed": 0, "total": 1,
+                                "hidden": cells[k]["role"] == "hidden-check",
+                                "results": [{"name": "the check cell reported", "status": "failed",
+                                             "detail": "the check cell gave no report"
+                                             + (f" ({end['error']['ename']}: {end['error']['evalue']})"
+                                                if end.get("error") else ""), "hint": ""}]})
+            reports.extend(got)
+        sub.checks[ex.id] = reports
+        passed = sum(r.get("passed", 0) for r in reports)
+        total = sum(r.get("total", 0) for r in reports)
+        learner_errors = [run["ends"][k]["error"] for k, e in owner.items()
+                          if e == ex.id and k in run["ends"] and run["ends"][k].get("error")]
+        for err in learner_errors:
+            sub.errors.append(f"{ex.id}: {err['ename']}: {err['evalue']}"[:500])
+        detail = f"{passed}/{total} checks passed"
+        if missing:
+            # the run stopped before this exercise's checks finished
+            status = stopped or "crashed"
+            where = (f"cell {stopped_cell + 1}" if isinstance(stopped_cell, int) else "start-up")
+            detail = {"timeout": f"{where} ran longer than {limits.timeout:g}s",
+                      "output-limit": f"{where} printed more than {limits.output_bytes} bytes",
+                      }.get(status, run.get("crash_detail", "the run stopped") + f" at {where}")
+            points = 0.0
+        elif reports and all(r.get("status") == "passed" for r in reports):
+            status, points = "passed", float(ex.points)
+        else:
+            points = round(ex.points * passed / total, 2) if partial and total else 0.0
+            statuses = {r.get("status") for r in reports}
+            if any(k in network_cells for k, e in owner.items() if e == ex.id):
+                status = "network-blocked"
+            elif any(e["ename"] == "MemoryError" for e in learner_errors):
+                status = "memory-limit"
+            elif learner_errors:
+                status = "error"
+                detail += f"; {learner_errors[0]['ename']}: {learner_errors[0]['evalue']}"[:200]
+            elif statuses == {"not-yet"}:
+                status = "not-attempted"
+            else:
+                status = "failed"
+        sub.rows.append(Row(sub.student, ex.id, points, ex.points, status, lab.name,
+                            sub.path.name, detail))
+
+
+# --------------------------------------------------------------------------- feedback
+
+def feedback(sub: Submission, labs: dict[str, Lab]) -> str:
+    lab = labs.get(sub.lab)
+    got = sum(r.points for r in sub.rows)
+    out = sum(r.max_points for r in sub.rows)
+    title = lab.title if lab else (sub.lab or "unknown lab")
+    lines = [f"# Feedback for {sub.student}", "",
+             f"Lab: **{title}** (`{sub.lab or '?'}`), file `{sub.path.name}`.", "",
+             f"**Score: {got:g} of {out:g} points.**", ""]
+    if sub.status:
+        lines += [f"Your notebook could not be graded: {MEANING.get(sub.status, sub.status)}"
+                  f" ({sub.detail}).", "",
+                  "Fix: download the lab again from the course site, do the exercises in it, "
+                  "and submit the `.ipynb` file that JupyterLab saves.", ""]
+    for note in sub.notes:
+        lines.append(f"- Note: {note}")
+    if sub.notes:
+        lines.append("")
+    names = {ex.id: ex for ex in lab.exercises} if lab else {}
+    for row in sub.rows:
+        if not row.exercise or sub.status:
+            continue
+        ex = names.get(row.exercise)
+        lines += [f"## {ex.title if ex else row.exercise} (`{row.exercise}`): "
+                  f"{row.points:g}/{row.max_points} points", "",
+                  f"Result: **{row.status}**: {MEANING.get(row.status, row.status)}"
+                  f" ({row.detail}).", ""]
+        public = [r for r in sub.checks.get(row.exercise, []) if not r.get("hidden")]
+        hidden = [r for r in sub.checks.get(row.exercise, []) if r.get("hidden")]
+        for report in public:
+            for res in report.get("results", []):
+                mark = {"passed": "passed", "failed": "failed", "not-yet": "not yet"}.get(
+                    res.get("status"), res.get("status"))
+                text = f"- {res.get('name')}: {mark}"
+                if res.get("detail") and res.get("status") != "passed":
+                    text += f" ({res['detail']})"
+                if res.get("hint") and res.get("status") != "passed":
+                    text += f". Hint: {res['hint']}"
+                lines.append(text)
+        if hidden:
+            hp = sum(r.get("passed", 0) for r in hidden)
+            ht = sum(r.get("total", 0) for r in hidden)
+            lines.append(f"- Further checks the instructor ran: {hp} of {ht} passed.")
+        for err in sub.errors:
+            if err.startswith(row.exercise + ":"):
+                lines.append(f"- Your code raised {err[len(row.exercise) + 2:]}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- the class
+
+def find_submissions(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.ipynb")
+                  if ".ipynb_checkpoints" not in p.parts and p.is_file())
+
+
+def grade(submissions: Path, out: Path, *, lab: str | None = None, timeout: float = 30,
+          jobs: int = 2, notebooks: Path = ROOT / "notebooks", partial: bool = False,
+          limits: Limits | None = None, progress=print) -> list[Submission]:
+    """Grade every notebook under *submissions*; write the gradebook and feedback to *out*."""
+    labs = load_labs(notebooks)
+    limits = limits or Limits(timeout=timeout)
+    paths = find_submissions(submissions)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "feedback").mkdir(exist_ok=True)
+    if not network_isolation():
+        progress("note: no network namespace available (unshare); network is blocked at the "
+                 "socket layer only")
+    progress(f"grading {len(paths)} submission(s) with {jobs} worker(s), "
+             f"{limits.timeout:g}s per cell")
+    start = time.perf_counter()
+    results: list[Submission] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(grade_one, p, labs, lab, limits, partial=partial) for p in paths]
+        for n, fut in enumerate(as_completed(futures), start=1):
+            sub = fut.result()
+            results.append(sub)
+            elapsed = time.perf_counter() - start
+            eta = elapsed / n * (len(paths) - n)
+            got = sum(r.points for r in sub.rows)
+            top = sum(r.max_points for r in sub.rows)
+            counts: dict[str, int] = {}
+            for r in sub.rows:
+                counts[r.status] = counts.get(r.status, 0) + 1
+            summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+            progress(f"[{n:>{len(str(len(paths)))}}/{len(paths)}] {sub.path.name}: "
+                     f"{sub.student}, {sub.lab or '?'}: {got:g}/{top:g} pts ({summary}) "
+                     f"in {sub.seconds:.1f}s; elapsed {elapsed:.0f}s, ETA {eta:.0f}s")
+    results.sort(key=lambda s: (s.student, s.path.name))
+    used: dict[str, int] = {}
+    with (out / "gradebook.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(GRADEBOOK_FIELDS)
+        for sub in results:
+            for r in sub.rows:
+                writer.writerow([r.student, r.exercise, f"{r.points:g}", r.max_points, r.status,
+                                 r.lab, r.submission, r.detail])
+            name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in sub.student)
+            used[name] = used.get(name, 0) + 1
+            if used[name] > 1:
+                name = f"{name}-{used[name]}"
+            (out / "feedback" / f"{name}.md").write_text(feedback(sub, labs), encoding="utf-8")
+    (out / "results.json").write_text(json.dumps(
+        [{"student": s.student, "submission": s.path.name, "lab": s.lab, "status": s.status,
+          "seconds": round(s.seconds, 3), "notes": s.notes, "errors": s.errors,
+          "rows": [r.__dict__ for r in s.rows], "checks": s.checks} for s in results],
+        indent=1, default=str), encoding="utf-8")
+    took = time.perf_counter() - start
+    rate = len(paths) / took * 60 if took else 0
+    progress(f"graded {len(paths)} submission(s) in {took:.1f}s ({rate:.0f}/min); "
+             f"gradebook: {out / 'gradebook.csv'}, feedback: {out / 'feedback'}/")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="scripts/grade", description=__doc__.splitlines()[0])
+    p.add_argument("submissions", type=Path, help="folder of submitted .ipynb files")
+    p.add_argument("--out", type=Path, required=True, help="where the gradebook and feedback go")
+    p.add_argument("--lab", help="chNN/name: grade every file as this lab "
+                   "(default: the lab named in each notebook's metadata)")
+    p.add_argument("--timeout", type=float, default=30, help="seconds per cell (default 30)")
+    p.add_argument("--jobs", type=int, default=2, help="submissions graded at once (default 2)")
+    p.add_argument("--memory-mb", type=int, default=2048, help="memory cap per submission")
+    p.add_argument("--max-bytes", type=int, default=5_000_000, help="largest file opened")
+    p.add_argument("--output-bytes", type=int, default=1_000_000,
+                   help="most output a submission may print")
+    p.add_argument("--partial", action="store_true",
+                   help="points in proportion to checks passed (default: all or nothing)")
+    p.add_argument("--notebooks", type=Path, default=ROOT / "notebooks",
+                   help="the lab sources (default: notebooks/)")
+    args = p.parse_args(argv)
+    if not args.submissions.is_dir():
+        p.error(f"{args.submissions} is not a folder of submissions")
+    limits = Limits(timeout=args.timeout, memory_mb=args.memory_mb, max_bytes=args.max_bytes,
+                    output_bytes=args.output_bytes)
+    grade(args.submissions, args.out, lab=args.lab, jobs=args.jobs, notebooks=args.notebooks,
+          partial=args.partial, limits=limits, progress=lambda s: print(s, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
