@@ -489,7 +489,8 @@ def _score(sub: Submission, lab: Lab, cells: list[dict], run: dict, limits: Limi
         else:
             points = round(ex.points * passed / total, 2) if partial and total else 0.0
             statuses = {r.get("status") for r in reports}
-            if any(k in network_cells for k, e in owner.items() if e == ex.id):
+            if any(k in network_cells for k, e in owner.items() if e == ex.id) or any(
+                    "Network is unreachable" in e["evalue"] for e in learner_errors):
                 status = "network-blocked"
             elif any(e["ename"] == "MemoryError" for e in learner_errors):
                 status = "memory-limit"

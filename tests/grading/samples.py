@@ -133,7 +133,7 @@ def class_of(notebooks: Path, folder: Path, *, port: int = 9) -> dict[str, str]:
     nb["cells"].insert(2, {"cell_type": "code", "id": "learner-boom", "metadata": {},
                            "execution_count": None, "outputs": [],
                            "source": "undefined_helper()"})
-    put("error-cell", nb, "error")
+    put("error-cell", nb, "passed")  # a stray error, but the checks pass
     put("malformed", None, "invalid-notebook", raw=b'{"cells": [ this is not json')
     put("not-a-notebook", None, "invalid-notebook", raw=b'{"hello": "world"}')
     nb = good()
@@ -174,6 +174,11 @@ def class_of(notebooks: Path, folder: Path, *, port: int = 9) -> dict[str, str]:
         "total = 6"), "passed")
     put("memory", _code_answer(good(), "return 2 * n", "hog = bytearray(8 * 1024 ** 3)"),
         "passed")
+    put("raw-socket", _code_answer(
+        good(), "return 2 * n",
+        f"import _socket\ns = _socket.socket()\ns.connect(('127.0.0.1', {port}))\ntotal = 6"),
+        "passed")
+    put("process-dies", _code_answer(good(), "return 2 * n", "import os\nos._exit(7)"), "passed")
     nb = good()
     nb["metadata"]["course"]["student"] = "Ada Lovelace"
     put("renamed", nb, "passed")
@@ -184,4 +189,6 @@ def class_of(notebooks: Path, folder: Path, *, port: int = 9) -> dict[str, str]:
 TOTAL = {"solved": "passed", "wrong": "failed", "public-only": "passed", "exception": "error",
          "raises-in-double": "passed", "error-cell": "passed", "infinite-loop": "timeout",
          "flood": "output-limit", "network": "network-blocked", "memory": "memory-limit",
-         "huge": "too-large", "other-lab": "wrong-lab"}
+         "huge": "too-large", "other-lab": "wrong-lab", "raw-socket": "network-blocked",
+         "process-dies": "crashed", "renamed": "passed", "deleted-checks-solved": "passed",
+         "no-kernelspec": "passed", "wrong-kernel": "passed"}
