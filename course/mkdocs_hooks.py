@@ -34,7 +34,7 @@ from course.clojure_blocks import page_markdown as mark_clojure_blocks  # noqa: 
 NOTEBOOKS = ROOT / "notebooks"
 LAB_RE = re.compile(r"\[\[lab (?P<name>[^\]\s]+)\]\]")
 SHORTCODE_RE = re.compile(r"\[\[(?P<code>[a-z-]+)(?: [^\]]*)?\]\]")
-KNOWN_SHORTCODES = {"outline", "lab", "labs-index", "api-reference"}
+KNOWN_SHORTCODES = {"outline", "lab", "labs-index", "api-reference", "exercise-catalogue"}
 
 #: files the site serves itself (from npm packages) so that nothing loads from a CDN
 VENDOR = {
@@ -166,6 +166,9 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs):
     if "[[api-reference]]" in markdown:
         from course.apiref import render_reference
         markdown = markdown.replace("[[api-reference]]", render_reference())
+    if "[[exercise-catalogue]]" in markdown:  # instructors' page (course/catalogue.py)
+        from course.catalogue import render_catalogue
+        markdown = markdown.replace("[[exercise-catalogue]]", render_catalogue(page))
     markdown = markdown.replace("[[outline]]", _outline(page))
     markdown = markdown.replace("[[labs-index]]", _labs_index(page))
     markdown = LAB_RE.sub(lambda m: _lab_button(m.group("name"), page), markdown)
