@@ -7,7 +7,10 @@ slots per service; a 50 ms timeout and up to 3 attempts with full-jitter backoff
 orders -> payments hop. The labs side also journals every event, draws W3C trace/span
 ids, runs a circuit breaker and builds nothing else (metrics are lazy).
 
-Usage: scripts/bench_sim.py [--requests N] [--repeat R]
+Usage: scripts/bench_sim.py [--requests N] [--repeat R] [--browser]
+
+With --browser the same functions also run in Pyodide, in Debian's Chromium, on the built
+site's own Pyodide and wheels (build first: scripts/build).
 Target (issue 3): labs within ~3x of plain SimPy; 10,000 requests in ~0.3 s on CPython.
 """
 
@@ -130,22 +133,70 @@ def bench(fn, n: int, repeat: int) -> tuple[float, int]:
     return best, count
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=10_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    a = ap.parse_args()
-    t_simpy, n_simpy = bench(run_simpy, a.requests, a.repeat)
-    t_labs, n_labs = bench(run_labs, a.requests, a.repeat)
+def measure(requests: int, repeat: int) -> dict:
+    """Run both workloads; also the entry point when this file is executed in Pyodide."""
+    t_simpy, n_simpy = bench(run_simpy, requests, repeat)
+    t_labs, n_labs = bench(run_labs, requests, repeat)
     t_ref0 = time.perf_counter()
     labs.scenarios.reference(7).journal_hash()
-    t_ref = time.perf_counter() - t_ref0
+    return {"simpy": (t_simpy, n_simpy), "labs": (t_labs, n_labs),
+            "reference": time.perf_counter() - t_ref0}
+
+
+def report(where: str, m: dict) -> None:
+    (t_simpy, n_simpy), (t_labs, n_labs) = m["simpy"], m["labs"]
+    print(f"\n{where}")
     print(f"{'workload':<34}{'requests':>10}{'seconds':>10}{'req/s':>12}")
     for name, t, c in (("plain SimPy, 3 hops", t_simpy, n_simpy),
                        ("labs, 3 hops + trace/retry/breaker", t_labs, n_labs)):
         print(f"{name:<34}{c:>10}{t:>10.3f}{c / t:>12,.0f}")
     print(f"ratio labs/simpy (time): {t_labs / t_simpy:.2f}x   (target <= 3x)")
-    print(f"reference scenario run + journal hash: {t_ref:.3f} s")
+    print(f"reference scenario run + journal hash: {m['reference']:.3f} s")
+
+
+def in_browser(requests: int, repeat: int) -> dict:
+    """The same measurement in the site's Pyodide, in Debian's Chromium."""
+    import functools
+    import json
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    root = Path(__file__).resolve().parent.parent
+    from course.serve import Handler
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _TestHandler
+    from playwright.sync_api import sync_playwright
+
+    assert issubclass(_TestHandler, Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 functools.partial(_TestHandler, directory=str(root / "site")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    source = Path(__file__).read_text().replace("from __future__ import annotations", "")
+    code = (f"import json\n__name__ = 'bench'\n__file__ = '/tmp/bench_sim.py'\n{source}\n"
+            f"json.dumps(measure({requests}, {repeat}))")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/__tests__/pyodide.html"
+                      "?packages=labs")
+            page.wait_for_function("document.getElementById('status').textContent === 'ready'",
+                                   timeout=120_000)
+            out = json.loads(page.evaluate("code => runPython(code)", code))
+            browser.close()
+    finally:
+        server.shutdown()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--browser", action="store_true", help="also run in Pyodide in Chromium")
+    a = ap.parse_args()
+    report(f"CPython {sys.version.split()[0]}", measure(a.requests, a.repeat))
+    if a.browser:
+        report("Pyodide in Chromium (the site's own runtime)", in_browser(a.requests, a.repeat))
 
 
 if __name__ == "__main__":
