@@ -105,7 +105,8 @@ def build_site() -> None:
     if not (NODE / "mermaid").is_dir():
         raise BuildError("node_modules is missing; fix: run scripts/install (npm ci)")
     _run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(SITE)],
-         "mkdocs build --strict (the messages above name the page and the problem)", cwd=ROOT)
+         "mkdocs build --strict (the messages above name the page and the problem)", cwd=ROOT,
+         env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
 
 
 def _stage_pyodide(lite: Path) -> None:

@@ -8,88 +8,31 @@ first Run, and no request leaves the origin.
 
 from __future__ import annotations
 
-import functools
-import os
-import re
-import shutil
-import threading
-from http.server import ThreadingHTTPServer
-from pathlib import Path
-
 import pytest
 
-from course.serve import Handler
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SITE
 
 pytestmark = pytest.mark.browser
 
-SITE = Path(os.environ.get("CLOJURE_RUN_SITE", ROOT / "site"))
 GUIDE = "reference/writing-clojure-blocks/"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-class _SiteHandler(Handler):
-    """The built site, with its sitemap pointing at this server.
-
-    Material's instant navigation only intercepts links found in sitemap.xml, whose URLs
-    carry mkdocs.yml's site_url (http://127.0.0.1:8000/); served on another port, every
-    click would be a full page load and the instant-navigation case would go untested.
-    """
-
-    def do_GET(self):
-        if self.path.split("?")[0] != "/sitemap.xml":
-            return super().do_GET()
-        text = (Path(self.directory) / "sitemap.xml").read_text(encoding="utf-8")
-        host, port = self.server.server_address[:2]
-        body = re.sub(r"<loc>https?://[^/<]+/", f"<loc>http://{host}:{port}/", text).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture(scope="module")
-def clj_site_url():
-    if not (SITE / GUIDE / "index.html").is_file():
-        pytest.fail(f"{SITE}/{GUIDE}index.html is missing: run scripts/build "
-                    "(or mkdocs build --strict) first")
-    if not (SITE / "assets/vendor/scittle/scittle.js").is_file():
-        pytest.fail("site/assets/vendor/scittle/scittle.js is missing: run npm ci, then build")
-    server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                 functools.partial(_SiteHandler, directory=str(SITE)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture(scope="module")
-def clj_browser():
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.fail("Debian's chromium is missing: apt-get install chromium "
-                    "(scripts/install --test does it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
-def clj_page(clj_browser, clj_site_url):
-    ctx = clj_browser.new_context(viewport={"width": 1280, "height": 900})
-    urls: list[str] = []
-    ctx.on("request", lambda r: urls.append(r.url))
-    page = ctx.new_page()
-    page.requests = urls
+def clj_site_url(site, base_url):
+    """The built site on the shared test server (its sitemap follows the server's port)."""
+    if not (site / GUIDE / "index.html").is_file():
+        pytest.fail(f"site/{GUIDE}index.html is missing: run scripts/build first")
+    if not (site / "assets/vendor/scittle/scittle.js").is_file():
+        pytest.fail("site/assets/vendor/scittle/scittle.js is missing: run npm ci, then build")
+    return base_url
+
+
+@pytest.fixture
+def clj_page(context, clj_site_url):
+    page = context.new_page()
+    page.requests = context.requests.urls
     yield page
-    outside = [u for u in urls if not u.startswith((clj_site_url + "/", "data:", "blob:"))]
-    ctx.close()
-    assert outside == [], f"requests left the origin: {outside}"
+    assert context.requests.outside == [], f"requests left the origin: {context.requests.outside}"
 
 
 def output_of(page, n: int):
