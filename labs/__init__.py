@@ -15,6 +15,7 @@ from .shedding import CoDelPolicy, LoadShedder
 
 # The simulation core (the determinism contract is in labs.core's docstring).
 from . import checkers, scenarios, viz
+from . import saga  # after checkers and viz, which it uses
 from .context import Context
 from .core import Simulation
 from .distributions import (Constant, Distribution, Exponential, LogNormal, Mixture, Normal,
@@ -71,6 +72,7 @@ __all__ = [
     "UnknownServiceError",
     "checkers",
     "parse_traceparent",
+    "saga",
     "scenarios",
     "traceparent",
     "viz",
