@@ -215,16 +215,31 @@
   /* ---------- 1. storage ---------- */
 
   var canSave = true;
+  /** Start the app on memory storage: config-utils fetches jupyter-lite.json, so patch it. */
   function useMemoryStorage() {
-    var el = document.getElementById("jupyter-config-data");
-    if (!el) return;
-    var data = {};
-    try { data = JSON.parse(el.textContent || "{}"); } catch (e) { data = {}; }
-    data.enableMemoryStorage = "true";
-    data.contentsStorageDrivers = JSON.stringify(["memoryStorageDriver"]);
-    data.settingsStorageDrivers = JSON.stringify(["memoryStorageDriver"]);
-    data.workspacesStorageDrivers = JSON.stringify(["memoryStorageDriver"]);
-    el.textContent = JSON.stringify(data);
+    var target = new URL("jupyter-lite.json", liteRoot).href;
+    var memoryConfig = {
+      enableMemoryStorage: "true",
+      contentsStorageDrivers: JSON.stringify(["memoryStorageDriver"]),
+      settingsStorageDrivers: JSON.stringify(["memoryStorageDriver"]),
+      workspacesStorageDrivers: JSON.stringify(["memoryStorageDriver"]),
+    };
+    var original = window.fetch;
+    window.fetch = function (input, init) {
+      var url = typeof input === "string" ? input : (input && input.url) || String(input);
+      var abs;
+      try { abs = new URL(url, location.href); } catch (e) { abs = null; }
+      if (!abs || abs.origin + abs.pathname !== target) return original.apply(this, arguments);
+      return original.apply(this, arguments).then(function (res) {
+        if (!res.ok) return res;
+        return res.json().then(function (json) {
+          json["jupyter-config-data"] = Object.assign(json["jupyter-config-data"] || {}, memoryConfig);
+          return new Response(JSON.stringify(json), {
+            status: 200, headers: { "Content-Type": "application/json" },
+          });
+        });
+      });
+    };
   }
 
   /* ---------- 2. size ---------- */
