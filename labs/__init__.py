@@ -16,6 +16,8 @@ from .shedding import CoDelPolicy, LoadShedder
 # The simulation core (the determinism contract is in labs.core's docstring).
 from . import checkers, scenarios, viz
 from . import saga  # after checkers and viz, which it uses
+from . import broker
+from .broker import Broker, ConsumerGroup, Record, RecordMetadata
 from .context import Context
 from .core import Simulation
 from .distributions import (Constant, Distribution, Exponential, LogNormal, Mixture, Normal,
@@ -34,6 +36,7 @@ __all__ = [
     "Backoff",
     "BreakerConfig",
     "BreakerMetrics",
+    "Broker",
     "Bulkhead",
     "BulkheadMetrics",
     "Burst",
@@ -45,6 +48,7 @@ __all__ = [
     "CoDelPolicy",
     "ConfigError",
     "Constant",
+    "ConsumerGroup",
     "Context",
     "DeadlineError",
     "Distribution",
@@ -57,6 +61,8 @@ __all__ = [
     "LogNormal",
     "Mixture",
     "Normal",
+    "Record",
+    "RecordMetadata",
     "Red",
     "Request",
     "RequestOutcome",
@@ -70,6 +76,7 @@ __all__ = [
     "Trace",
     "Uniform",
     "UnknownServiceError",
+    "broker",
     "checkers",
     "parse_traceparent",
     "saga",

@@ -1,0 +1,631 @@
+"""An event log with Kafka's shape: topics, partitions, offsets, consumer groups, commits.
+
+Usage::
+
+    broker = labs.Broker(sim)
+    broker.topic("order-placed", partitions=4)
+
+    def orders(ctx, req):                       # a service handler that publishes
+        meta = yield broker.produce(ctx, "order-placed", key=str(req.body["id"]),
+                                    value=req.body)
+        return {"status": "placed", "partition": meta.partition, "offset": meta.offset}
+
+    def ship(ctx, record):                      # a consumer handler: same style
+        reply = yield ctx.call("shipping", record.value, timeout=200)
+        return reply                            # not ok -> retried, offset not committed
+
+    group = broker.subscribe("order-placed", group="shipping-worker", handler=ship,
+                             consumers=2)
+    group.crash(member=0, at=2_000, restart_at=4_000)
+
+**The model, and why.** Each partition is an append-only list; a record's *offset* is
+its index. The partition of a keyed record is ``zlib.crc32(key bytes) % partitions``:
+the same key always lands in the same partition, so records with one key keep their order.
+(Kafka's default partitioner uses murmur2, so real partition numbers differ; the property
+is the same. Python's ``hash()`` is randomized per process and would break replay.)
+Records without a key are spread round-robin.
+
+A *consumer group* shares a topic's partitions among its live members (range assignment
+over sorted partitions and members: deterministic). Each member handles its partitions one
+record at a time, in offset order. After handling a record the member advances its
+*position*; every *commit_every* records it *commits* (a round trip to the broker). The
+committed offset is the next offset the group will read after a failure. This is exactly
+where duplicates come from: a member that crashes after handling a record but before its
+commit is acknowledged loses its position; after the *rebalance_delay* (Kafka's session
+timeout) another member takes the partition over from the last committed offset and
+handles the record again. That is **at-least-once** delivery, the default; consumers must
+be idempotent. With ``delivery="at-most-once"`` the member commits *before* handling, so a
+crash loses the record instead of repeating it.
+
+A handler that returns a non-ok :class:`labs.Response` (or raises, with
+``handler_errors="500"``) leaves the record uncommitted; the member retries it after
+*retry_backoff* ms. Until it succeeds, nothing behind it in that partition is handled, and
+since a member handles one record at a time its other partitions wait too (head-of-line
+blocking: the price of per-partition order).
+
+Reading a run: :func:`deliveries`, :func:`duplicates` and :func:`lag_over_time` compute
+what a group handled, what it handled twice, and its lag over time from the journal.
+
+Journal kinds written here: ``produce`` (msg = offset, key = partition, note = record key),
+``consume`` (a delivery to a handler; status = how many times this group has had it),
+``process`` (the handler finished; status 200 or its error), ``commit`` (msg = committed
+offset, the next one to read), ``state`` (rebalances), plus ``span.start``/``span.end``
+with kinds ``producer`` and ``consumer`` so a consumer's work joins the producer's trace.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import GeneratorType
+from typing import TYPE_CHECKING, Any
+
+from .context import Context
+from .distributions import Distribution, Exponential, as_distribution
+from .errors import ConfigError, LabsError, _check_int, _check_number
+from .messages import Request, Response, _to_response
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .core import Simulation
+
+__all__ = ["Broker", "ConsumerGroup", "Record", "RecordMetadata", "deliveries", "duplicates",
+           "lag_over_time", "partition_for"]
+
+
+def partition_for(key: Any, partitions: int) -> int:
+    """The partition of *key* among *partitions*: ``crc32(key bytes) % partitions``.
+
+    *key* may be ``str`` (UTF-8), ``bytes`` or ``int`` (its decimal text). Stable across
+    processes and runtimes, unlike ``hash()``.
+    """
+    if isinstance(key, bool) or not isinstance(key, (str, bytes, int)):
+        raise ConfigError(f"a record key must be a str, bytes or int, got {key!r}. Use e.g. "
+                          "key=str(order_id).")
+    if isinstance(key, int):
+        key = str(key)
+    data = key.encode("utf-8") if isinstance(key, str) else key
+    return zlib.crc32(data) % partitions
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record in a partition's log."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: Any
+    value: Any
+    timestamp: float           # virtual ms when the broker appended it
+    producer: str = ""
+    trace_id: str = ""
+    span_id: str = ""          # the producer span: consumer spans are its children
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMetadata:
+    """What a producer learns when its record is acknowledged (Kafka's RecordMetadata)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float
+
+
+class _Topic:
+    __slots__ = ("name", "logs", "_rr")
+
+    def __init__(self, name: str, partitions: int) -> None:
+        self.name = name
+        self.logs: list[list[Record]] = [[] for _ in range(partitions)]
+        self._rr = 0
+
+
+class _Member:
+    __slots__ = ("index", "name", "up", "epoch", "assigned", "positions", "pending", "current")
+
+    def __init__(self, index: int, name: str) -> None:
+        self.index = index
+        self.name = name
+        self.up = True
+        self.epoch = 0
+        self.assigned: list[int] = []
+        self.positions: dict[int, int] = {}
+        self.pending: dict[int, int] = {}    # records handled since the last commit
+        self.current: tuple | None = None    # (trace, span, parent, started, partition, offset)
+
+
+class Broker:
+    """Topics of append-only partitions, consumer groups and their committed offsets.
+
+    *latency* (ms, a number or a distribution; default ``Exponential(mean=1.0)``) is one
+    trip between a client and the broker: a produce waits two (request and acknowledgement),
+    a fetch and a commit one each.
+    """
+
+    def __init__(self, sim: Simulation, latency: Distribution | float | None = None,
+                 name: str = "broker") -> None:
+        self._sim = sim
+        self.name = name
+        self.latency = Exponential(mean=1.0) if latency is None else as_distribution(
+            latency, "broker latency")
+        self.topics: dict[str, _Topic] = {}
+        self.groups: dict[str, ConsumerGroup] = {}
+        self._waiters: dict[str, list] = {}
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{t.name}[{len(t.logs)}]" for t in self.topics.values())
+        return f"Broker({self.name!r}, topics: {parts or 'none'}, groups: {list(self.groups)})"
+
+    # -- topics and producing ------------------------------------------------------------
+    def topic(self, name: str, partitions: int = 1) -> str:
+        """Create topic *name* with *partitions* partitions (returns the name)."""
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"topic name must be a non-empty str, got {name!r}.")
+        if name in self.topics:
+            raise ConfigError(f"topic {name!r} already exists; create each topic once.")
+        n = _check_int("partitions", partitions, low=1,
+                       fix="A topic needs at least one partition, e.g. partitions=4.")
+        self.topics[name] = _Topic(name, n)
+        self._waiters[name] = []
+        return name
+
+    def _topic(self, name: str) -> _Topic:
+        t = self.topics.get(name)
+        if t is None:
+            raise ConfigError(f"no topic named {name!r}. Create it first with "
+                              f"broker.topic({name!r}, partitions=N); topics: {list(self.topics)}.")
+        return t
+
+    def partitions(self, topic: str) -> int:
+        """Number of partitions of *topic*."""
+        return len(self._topic(topic).logs)
+
+    def log(self, topic: str, partition: int) -> list[Record]:
+        """The records of one partition, in offset order (a copy)."""
+        logs = self._topic(topic).logs
+        if not isinstance(partition, int) or not 0 <= partition < len(logs):
+            raise ConfigError(f"partition must be 0..{len(logs) - 1} for topic {topic!r}, "
+                              f"got {partition!r}.")
+        return list(logs[partition])
+
+    def end_offsets(self, topic: str) -> list[int]:
+        """The next offset of each partition (= how many records it holds)."""
+        return [len(log) for log in self._topic(topic).logs]
+
+    def produce(self, ctx: Context | str, topic: str, key: Any = None, value: Any = None):
+        """Append a record to *topic*; ``yield`` it to get a :class:`RecordMetadata`.
+
+        *ctx* is the producing handler's context (its trace continues into the consumers),
+        or a plain name for a producer outside any request.
+        """
+        t = self._topic(topic)
+        if key is None:
+            partition = t._rr % len(t.logs)
+            t._rr += 1
+        else:
+            partition = partition_for(key, len(t.logs))
+        sim = self._sim
+        if isinstance(ctx, Context):
+            source, trace, parent = ctx.service, ctx.trace_id, ctx.span_id
+        elif isinstance(ctx, str) and ctx:
+            source, trace, parent = ctx, sim._trace_id(), ""
+        else:
+            raise ConfigError(f"produce needs the handler's ctx (or a producer name), got {ctx!r}.")
+        return sim._env.process(self._produce(source, trace, parent, t, partition, key, value))
+
+    def _produce(self, source, trace, parent, t: _Topic, partition, key, value):
+        sim = self._sim
+        env = sim._env
+        add = sim.journal.add
+        span = sim._span_id()
+        start = env.now
+        add(start, "span.start", source, t.name, trace, span, parent, 0, 0, 0, 0.0, "producer")
+        yield env.timeout(self.latency.sample(sim.rng))
+        log = t.logs[partition]
+        rec = Record(t.name, partition, len(log), key, value, env.now, source, trace, span)
+        log.append(rec)
+        add(env.now, "produce", source, t.name, trace, span, parent, rec.offset, partition, 0, 0.0,
+            "" if key is None else str(key))
+        waiters = self._waiters[t.name]
+        self._waiters[t.name] = []
+        for ev in waiters:
+            if not ev.triggered:
+                ev.succeed()
+        yield env.timeout(self.latency.sample(sim.rng))
+        add(env.now, "span.end", source, t.name, trace, span, parent, rec.offset, partition, 200,
+            env.now - start, "producer")
+        return RecordMetadata(t.name, partition, rec.offset, rec.timestamp)
+
+    # -- consuming -----------------------------------------------------------------------
+    def subscribe(self, topic: str, group: str, handler: Callable, consumers: int = 1,
+                  commit_every: int = 1, delivery: str = "at-least-once",
+                  retry_backoff: float = 50.0, rebalance_delay: float = 300.0,
+                  work: Distribution | float = 0.0) -> ConsumerGroup:
+        """Start consumer group *group* on *topic* with *consumers* members.
+
+        *handler(ctx, record)* handles one record (a generator function like a service
+        handler, or a plain function). *commit_every*: records handled per commit.
+        *delivery*: ``"at-least-once"`` (commit after handling) or ``"at-most-once"``
+        (commit before). *retry_backoff*: ms before a failed record is tried again.
+        *rebalance_delay*: ms before a crashed member's partitions move (session timeout).
+        *work*: extra ms each member spends per record before the handler (deserialising).
+        """
+        self._topic(topic)
+        if not isinstance(group, str) or not group:
+            raise ConfigError(f"group must be a non-empty str, got {group!r}.")
+        if group in self.groups:
+            raise ConfigError(f"consumer group {group!r} already exists; one subscribe per group.")
+        if not callable(handler):
+            raise ConfigError(f"handler must be a function handler(ctx, record), got {handler!r}.")
+        if delivery not in ("at-least-once", "at-most-once"):
+            raise ConfigError(f"delivery must be 'at-least-once' or 'at-most-once', got {delivery!r}.")
+        g = ConsumerGroup(
+            self, topic, group, handler,
+            _check_int("consumers", consumers, low=1, fix="A group needs at least one member."),
+            _check_int("commit_every", commit_every, low=1,
+                       fix="Commit after every record with commit_every=1."),
+            delivery,
+            _check_number("retry_backoff", retry_backoff, low=0.0, fix="Pass ms >= 0, e.g. 50."),
+            _check_number("rebalance_delay", rebalance_delay, low=0.0,
+                          fix="Pass ms >= 0 (Kafka's session timeout; e.g. 300)."),
+            as_distribution(work, "work"))
+        self.groups[group] = g
+        g._start()
+        return g
+
+    def committed(self, group: str) -> list[int]:
+        """Committed offset of each partition for *group* (the next offset it will read)."""
+        return list(self._group(group).committed)
+
+    def lag(self, group: str) -> int:
+        """Records produced but not yet committed by *group*, over all partitions, now."""
+        g = self._group(group)
+        return sum(e - c for e, c in zip(self.end_offsets(g.topic), g.committed))
+
+    def _group(self, group: str) -> ConsumerGroup:
+        g = self.groups.get(group)
+        if g is None:
+            raise ConfigError(f"no consumer group named {group!r}; groups: {list(self.groups)}.")
+        return g
+
+    def _wait(self, topic: str):
+        ev = self._sim._env.event()
+        self._waiters[topic].append(ev)
+        return ev
+
+
+class ConsumerGroup:
+    """Members sharing a topic's partitions; created by :meth:`Broker.subscribe`."""
+
+    def __init__(self, broker: Broker, topic: str, name: str, handler: Callable, consumers: int,
+                 commit_every: int, delivery: str, retry_backoff: float,
+                 rebalance_delay: float, work: Distribution) -> None:
+        self.broker = broker
+        self.topic = topic
+        self.name = name
+        self.handler = handler
+        self.commit_every = commit_every
+        self.delivery = delivery
+        self.retry_backoff = retry_backoff
+        self.rebalance_delay = rebalance_delay
+        self.work = work
+        self.members = [_Member(i, f"{name}-{i}") for i in range(consumers)]
+        self.committed = [0] * broker.partitions(topic)
+        self.generation = 0
+        self._delivered: dict[tuple[int, int], int] = {}
+
+    def __repr__(self) -> str:
+        return (f"ConsumerGroup({self.name!r} on {self.topic!r}, members={len(self.members)}, "
+                f"generation={self.generation}, committed={self.committed})")
+
+    # -- assignment ----------------------------------------------------------------------
+    def assignment(self) -> dict[str, list[int]]:
+        """Current partitions of each member (an empty list for a member that is down)."""
+        return {m.name: list(m.assigned) for m in self.members}
+
+    def _rebalance(self) -> None:
+        """Range-assign sorted partitions to live members in index order; journal it."""
+        sim = self.broker._sim
+        live = [m for m in self.members if m.up]
+        n = len(self.committed)
+        self.generation += 1
+        new: dict[int, list[int]] = {m.index: [] for m in self.members}
+        if live:
+            per, extra = divmod(n, len(live))
+            p = 0
+            for i, m in enumerate(live):
+                take = per + (1 if i < extra else 0)
+                new[m.index] = list(range(p, p + take))
+                p += take
+        for m in self.members:
+            keep = set(new[m.index])
+            for p in m.assigned:
+                if p not in keep and m.up:
+                    self._commit_now(m, p)          # a graceful revocation commits what it has
+            m.positions = {p: m.positions.get(p, self.committed[p]) if p in m.assigned
+                           else self.committed[p] for p in new[m.index]}
+            m.pending = {p: m.pending.get(p, 0) if p in m.assigned else 0 for p in new[m.index]}
+            m.assigned = new[m.index]
+        text = ";".join(f"{m.name}:{','.join(map(str, m.assigned))}" for m in self.members)
+        sim.journal.add(sim.now, "state", self.name, self.topic, "", "", "", self.generation, 0,
+                        0, 0.0, f"rebalance generation {self.generation}",
+                        (("assignment", text),))
+        waiters = self.broker._waiters[self.topic]
+        self.broker._waiters[self.topic] = []
+        for ev in waiters:
+            if not ev.triggered:
+                ev.succeed()
+
+    def _commit_now(self, m: _Member, p: int) -> None:
+        sim = self.broker._sim
+        pos = m.positions.get(p, self.committed[p])
+        if pos > self.committed[p]:
+            self.committed[p] = pos
+            sim.journal.add(sim.now, "commit", m.name, self.topic, "", "", "", pos, p, 0, 0.0,
+                            "", (("group", self.name),))
+        m.pending[p] = 0
+
+    # -- running -------------------------------------------------------------------------
+    def _start(self) -> None:
+        self._rebalance()
+        for m in self.members:
+            self.broker._sim._env.process(self._loop(m, m.epoch))
+
+    def _alive(self, m: _Member, epoch: int) -> bool:
+        return m.up and m.epoch == epoch
+
+    def _next(self, m: _Member) -> tuple[int, int] | None:
+        """The next (partition, offset) for *m*: the assigned partition furthest behind."""
+        logs = self.broker.topics[self.topic].logs
+        best = None
+        for p in m.assigned:
+            pos = m.positions[p]
+            if pos < len(logs[p]):
+                behind = len(logs[p]) - pos
+                if best is None or behind > best[0]:
+                    best = (behind, p, pos)
+        return None if best is None else (best[1], best[2])
+
+    def _loop(self, m: _Member, epoch: int):
+        broker = self.broker
+        sim = broker._sim
+        env = sim._env
+        add = sim.journal.add
+        logs = broker.topics[self.topic].logs
+        while self._alive(m, epoch):
+            nxt = self._next(m)
+            if nxt is None:
+                todo = [p for p in m.assigned if m.pending.get(p, 0) > 0]
+                if todo:                          # caught up: commit what is still pending
+                    yield env.timeout(broker.latency.sample(sim.rng))
+                    if not self._alive(m, epoch):
+                        return
+                    for p in todo:
+                        if p in m.assigned:
+                            self._commit_now(m, p)
+                    continue
+                yield broker._wait(self.topic)
+                continue
+            p, off = nxt
+            gen = self.generation
+            yield env.timeout(broker.latency.sample(sim.rng))          # fetch
+            if not self._alive(m, epoch) or p not in m.assigned or m.positions.get(p) != off:
+                continue
+            rec = logs[p][off]
+            if self.delivery == "at-most-once":
+                m.positions[p] = off + 1
+                yield env.timeout(broker.latency.sample(sim.rng))
+                if not self._alive(m, epoch) or p not in m.assigned:
+                    continue
+                self._commit_now(m, p)
+            n = self._delivered.get((p, off), 0) + 1
+            self._delivered[(p, off)] = n
+            span = sim._span_id()
+            start = env.now
+            add(start, "consume", m.name, self.topic, rec.trace_id, span, rec.span_id, off, p, n,
+                0.0, "" if rec.key is None else str(rec.key), (("group", self.name),))
+            add(start, "span.start", m.name, self.topic, rec.trace_id, span, rec.span_id, off, p,
+                0, 0.0, "consumer")
+            m.current = (rec.trace_id, span, rec.span_id, start, p, off)
+            w = self.work.sample(sim.rng)
+            if w > 0:
+                yield env.timeout(w)
+            resp = None
+            if self._alive(m, epoch):
+                resp = yield from self._handle(m, epoch, rec, span)
+            if resp is None or not self._alive(m, epoch):
+                return                                             # crashed while handling
+            m.current = None
+            add(env.now, "span.end", m.name, self.topic, rec.trace_id, span, rec.span_id, off, p,
+                resp.status, env.now - start, "consumer",
+                (("reason", resp.reason),) if resp.reason else ())
+            add(env.now, "process", m.name, self.topic, rec.trace_id, span, rec.span_id, off, p,
+                resp.status, env.now - start, "" if rec.key is None else str(rec.key),
+                (("group", self.name),))
+            if self.delivery == "at-most-once":
+                continue                                           # already committed: done
+            if not resp.ok:
+                if self.retry_backoff > 0:
+                    yield env.timeout(self.retry_backoff)
+                continue                                           # same offset again
+            if p not in m.assigned or gen != self.generation and m.positions.get(p) != off:
+                continue                                           # revoked meanwhile
+            m.positions[p] = off + 1
+            m.pending[p] = m.pending.get(p, 0) + 1
+            if m.pending[p] >= self.commit_every:
+                pos = m.positions[p]
+                yield env.timeout(broker.latency.sample(sim.rng))  # the commit round trip
+                if not self._alive(m, epoch):
+                    return
+                if p in m.assigned and pos > self.committed[p]:
+                    self.committed[p] = pos
+                    add(env.now, "commit", m.name, self.topic, "", "", "", pos, p, 0, 0.0, "",
+                        (("group", self.name),))
+                    m.pending[p] = 0
+
+    def _handle(self, m: _Member, epoch: int, rec: Record, span: str):
+        """Drive the handler like a service does; return its Response (None if crashed)."""
+        sim = self.broker._sim
+        req = Request(rec.offset, rec.partition, rec.value, self.topic, m.name, rec.trace_id,
+                      rec.span_id, None, self._delivered[(rec.partition, rec.offset)], rec.timestamp)
+        ctx = Context(sim, self.name, m.index, req, span)
+        try:
+            out = self.handler(ctx, rec)
+        except LabsError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            out = self._error(ctx, e)
+        if type(out) is GeneratorType:
+            gen = out
+            value: Any = None
+            exc: BaseException | None = None
+            while True:
+                try:
+                    ev = gen.send(value) if exc is None else gen.throw(exc)
+                except StopIteration as stop:
+                    out = stop.value
+                    break
+                except LabsError:
+                    raise
+                except Exception as e:  # noqa: BLE001
+                    out = self._error(ctx, e)
+                    break
+                exc = None
+                try:
+                    value = yield ev
+                except Exception as e:  # noqa: BLE001
+                    value, exc = None, e
+                if not self._alive(m, epoch):
+                    gen.close()
+                    return None
+        return _to_response(out)
+
+    def _error(self, ctx: Context, e: Exception) -> Response:
+        if self.broker._sim.handler_errors == "raise":
+            raise e
+        ctx.log(f"handler error: {type(e).__name__}: {e}", level="error")
+        return Response(500, None, f"handler error: {type(e).__name__}")
+
+    # -- faults --------------------------------------------------------------------------
+    def crash(self, member: int | None = None, at: float = 0.0,
+              restart_at: float | None = None) -> None:
+        """Crash one *member* (or all) at *at* ms; restart it at *restart_at* (None: never).
+
+        The crashed member's position and uncommitted work are lost. Its partitions move to
+        the live members after *rebalance_delay* ms, starting from the committed offsets.
+        """
+        if member is not None and (isinstance(member, bool) or not isinstance(member, int)
+                                   or not 0 <= member < len(self.members)):
+            raise ConfigError(f"member must be 0..{len(self.members) - 1} or None (all), got "
+                              f"{member!r}.")
+        at = _check_number("crash(at)", at, low=0.0, fix="Times are virtual ms from the start.")
+        if restart_at is not None:
+            restart_at = _check_number("restart_at", restart_at, low=at, low_open=True,
+                                       fix="Restart after the crash, or None for never.")
+        env = self.broker._sim._env
+        targets = self.members if member is None else [self.members[member]]
+
+        def later(t: float, fn) -> None:
+            env.timeout(max(0.0, t - env.now)).callbacks.append(lambda _e: fn())
+
+        later(at, lambda: self._crash(targets))
+        if restart_at is not None:
+            later(restart_at, lambda: self._restart(targets))
+
+    def _crash(self, targets: list[_Member]) -> None:
+        sim = self.broker._sim
+        now = sim.now
+        add = sim.journal.add
+        for m in targets:
+            if not m.up:
+                continue
+            m.up = False
+            m.epoch += 1
+            add(now, "fault", m.name, "", "", "", "", 0, 0, 0, 0.0, "crash")
+            if m.current is not None:
+                trace, span, parent, started, p, off = m.current
+                add(now, "span.end", m.name, self.topic, trace, span, parent, off, p, 0,
+                    now - started, "consumer", (("reason", "crashed"),))
+                m.current = None
+            m.positions = {}
+            m.pending = {}
+        # the group notices after the session timeout, then moves the partitions
+        sim._env.timeout(self.rebalance_delay).callbacks.append(lambda _e: self._rebalance())
+
+    def _restart(self, targets: list[_Member]) -> None:
+        sim = self.broker._sim
+        for m in targets:
+            if m.up:
+                continue
+            m.up = True
+            m.epoch += 1
+            m.assigned = []
+            sim.journal.add(sim.now, "fault", m.name, "", "", "", "", 0, 0, 0, 0.0, "restart")
+        self._rebalance()
+        for m in targets:
+            sim._env.process(self._loop(m, m.epoch))
+
+
+# -- reading a run's journal ---------------------------------------------------------------
+def _rows(run: Any) -> list[tuple]:
+    rows = getattr(run, "rows", None)
+    if rows is None:
+        raise ConfigError("pass a run result (sim.run()'s return value).")
+    return rows
+
+
+def deliveries(run: Any, group: str) -> list[dict]:
+    """Every time *group* finished handling a record, in order: t, member, partition,
+    offset, key, status and ``delivery`` (1 the first time, 2+ for a retry or redelivery)."""
+    out, seen = [], {}
+    for r in _rows(run):
+        if r[2] == "process" and dict(r[13]).get("group") == group:
+            k = (r[9], r[8])
+            seen[k] = seen.get(k, 0) + 1
+            out.append({"t": r[0], "member": r[3], "partition": r[9], "offset": r[8],
+                        "key": r[12], "status": r[10], "delivery": seen[k]})
+    return out
+
+
+def duplicates(run: Any, group: str) -> list[tuple[int, int]]:
+    """``(partition, offset)`` of records *group* handled successfully more than once, sorted."""
+    ok: dict[tuple[int, int], int] = {}
+    for d in deliveries(run, group):
+        if 200 <= d["status"] < 400:
+            k = (d["partition"], d["offset"])
+            ok[k] = ok.get(k, 0) + 1
+    return sorted(k for k, n in ok.items() if n > 1)
+
+
+def lag_over_time(run: Any, topic: str, group: str, bucket: float = 100.0
+                  ) -> list[tuple[float, float]]:
+    """``[(t, lag)]``: records of *topic* produced minus committed by *group*, sampled at the
+    end of every *bucket* ms (Kafka's consumer-lag metric, summed over partitions)."""
+    _check_number("bucket", bucket, low=0.0, low_open=True, fix="Pass ms > 0, e.g. 100.")
+    events = []
+    for r in _rows(run):
+        if r[2] == "produce" and r[4] == topic:
+            events.append((r[0], r[9], r[8] + 1, None))
+        elif r[2] == "commit" and r[4] == topic and dict(r[13]).get("group") == group:
+            events.append((r[0], r[9], None, r[8]))
+    if not events:
+        return []
+    end_of: dict[int, int] = {}
+    done: dict[int, int] = {}
+    out: list[tuple[float, float]] = []
+    last = max(e[0] for e in events)
+    t_next = bucket
+    i = 0
+    while t_next <= last + bucket:
+        while i < len(events) and events[i][0] <= t_next:
+            _, p, end, com = events[i]
+            if end is not None:
+                end_of[p] = max(end_of.get(p, 0), end)
+            else:
+                done[p] = max(done.get(p, 0), com)
+            i += 1
+        out.append((t_next, float(sum(end_of.values()) - sum(done.values()))))
+        t_next += bucket
+    return out
