@@ -795,9 +795,9 @@ def build_shop(sim, mode: str = "orchestrated", orders: int | list = 20, rate: f
         orders = make_orders(sim.rng, orders, fail_rate=fail_rate)
     dbs = {
         "orders": {"orders": {}},
-        "payments": {"balance": dict(balances or {"ada": 20_000, "bob": 20_000, "cy": 6_000,
-                                                  "dee": 3_000, "shop": 0})},
-        "inventory": {"stock": dict(stock or {"book": 12, "lamp": 6, "mug": 20})},
+        "payments": {"balance": dict(balances or {"ada": 60_000, "bob": 60_000, "cy": 30_000,
+                                                  "dee": 8_000, "shop": 0})},
+        "inventory": {"stock": dict(stock or {"book": 40, "lamp": 16, "mug": 50})},
         "shipping": {"parcels": {"sent": 0}},
     }
     services = sorted({s.service for s in saga.steps})
