@@ -129,7 +129,7 @@ class Simulation:
                     raise _unknown_service(n, names, "service in faults.partition")
         self.faults._install()
         for ld in self._loads:
-            self._env.process(ld._run())
+            ld._begin()
         self._installed = True
 
     def run(self, until: float | None = None, drain: float = 60_000.0) -> Result:

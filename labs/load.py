@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .context import _call, _validate_call
+from .context import _Call, _validate_call
 from .distributions import Distribution, as_distribution
 from .errors import ConfigError, _check_int, _check_number
 
@@ -122,8 +122,8 @@ class _Load:
         """Virtual time when this load stops sending."""
         return self.start + self.duration
 
-    def _request(self):
-        """Generator: one client request, journaled as request.start/request.end."""
+    def _request(self, then: Callable[[], Any] | None = None) -> None:
+        """Send one client request, journaled as request.start/request.end; then *then()*."""
         sim = self._sim
         env = sim._env
         add = sim.journal.add
@@ -134,12 +134,18 @@ class _Load:
         trace = sim._trace_id()
         now = env.now
         deadline = None if self.budget is None else now + self.budget
-        add(now, "request.start", "client", self.target, trace, "", "", rid, 0, 0, 0.0, "")
-        resp = yield from _call(sim, "client", trace, "", self.target, body, self.timeout, deadline,
-                                self.retry, None, None, None, None)
-        t = env.now
-        add(t, "request.end", "client", self.target, trace, "", "", rid, 0, resp.status, t - now,
-            resp.reason, (("attempts", resp.attempts),))
+        target = self.target
+        add(now, "request.start", "client", target, trace, "", "", rid, 0, 0, 0.0, "")
+
+        def done(resp) -> None:
+            t = env.now
+            add(t, "request.end", "client", target, trace, "", "", rid, 0, resp.status, t - now,
+                resp.reason, (("attempts", resp.attempts),))
+            if then is not None:
+                then()
+
+        _Call(sim, "client", trace, "", target, body, self.timeout, deadline, self.retry, None,
+              None, None, None, done)
 
 
 class OpenLoad(_Load):
@@ -158,37 +164,46 @@ class OpenLoad(_Load):
             raise ConfigError(f"arrivals must be 'poisson' or 'uniform', got {arrivals!r}.")
         self.arrivals = arrivals
 
-    def _run(self):
-        sim = self._sim
-        env = sim._env
-        rng = sim.rng
+    # Arrivals are a chain of timer callbacks (no SimPy process: see labs.context._Call).
+    def _begin(self) -> None:
+        env = self._sim._env
         if self.start > env.now:
-            yield env.timeout(self.start - env.now)
-        t0 = env.now
+            env.timeout(self.start - env.now).callbacks.append(self._first)
+        else:
+            self._first()
+
+    def _first(self, _ev=None) -> None:
+        self._t0 = self._sim._env.now
+        self._idx = 0
+        self._tick()
+
+    def _tick(self, _ev=None) -> None:
+        """Schedule the next arrival (or the next step of the schedule, or stop)."""
+        env = self._sim._env
+        rel = env.now - self._t0
         steps = self.steps
-        idx = 0
-        poisson = self.arrivals == "poisson"
-        while True:
-            rel = env.now - t0
-            while idx + 1 < len(steps) and steps[idx + 1][0] <= rel:
-                idx += 1
-            rate = steps[idx][1]
-            nxt = steps[idx + 1][0] if idx + 1 < len(steps) else math.inf
-            if rate <= 0:
-                if nxt >= self.duration:
-                    return
-                yield env.timeout(nxt - rel)
-                continue
-            gap = 1000.0 / rate
-            if poisson:
-                gap *= -math.log(1.0 - rng.random())
-            if rel + gap >= nxt and nxt < self.duration:
-                yield env.timeout(nxt - rel)   # memoryless: redraw at the new rate
-                continue
-            if rel + gap >= self.duration:
-                return
-            yield env.timeout(gap)
-            env.process(self._request())
+        idx = self._idx
+        while idx + 1 < len(steps) and steps[idx + 1][0] <= rel:
+            idx += 1
+        self._idx = idx
+        rate = steps[idx][1]
+        nxt = steps[idx + 1][0] if idx + 1 < len(steps) else math.inf
+        if rate <= 0:
+            if nxt < self.duration:
+                env.timeout(nxt - rel).callbacks.append(self._tick)
+            return
+        gap = 1000.0 / rate
+        if self.arrivals == "poisson":
+            gap *= -math.log(1.0 - self._sim.rng.random())
+        if rel + gap >= nxt and nxt < self.duration:
+            # memoryless: redraw at the new rate
+            env.timeout(nxt - rel).callbacks.append(self._tick)
+        elif rel + gap < self.duration:
+            env.timeout(gap).callbacks.append(self._arrive)
+
+    def _arrive(self, _ev) -> None:
+        self._tick()      # draw the next gap first, then this request's body and ids
+        self._request()
 
 
 class ClosedLoad(_Load):
@@ -202,18 +217,22 @@ class ClosedLoad(_Load):
         self.users = _check_int("users", users, low=1, fix="Use users=1 or more.")
         self.think = as_distribution(think, "think")
 
-    def _run(self):
+    # Each user is a chain of callbacks: think, request, (answer) think, request, ...
+    def _begin(self) -> None:
         env = self._sim._env
         if self.start > env.now:
-            yield env.timeout(self.start - env.now)
-        for _ in range(self.users):
-            env.process(self._user())
+            env.timeout(self.start - env.now).callbacks.append(self._users)
+        else:
+            self._users()
 
-    def _user(self):
+    def _users(self, _ev=None) -> None:
+        for _ in range(self.users):
+            self._think()   # stagger the first requests
+
+    def _think(self) -> None:
         sim = self._sim
-        env = sim._env
-        end = self.end
-        yield env.timeout(self.think.sample(sim.rng))   # stagger the first requests
-        while env.now < end:
-            yield from self._request()
-            yield env.timeout(self.think.sample(sim.rng))
+        sim._env.timeout(self.think.sample(sim.rng)).callbacks.append(self._next)
+
+    def _next(self, _ev) -> None:
+        if self._sim._env.now < self.end:
+            self._request(self._think)

@@ -35,7 +35,7 @@ __all__ = ["Service"]
 
 
 class _Instance:
-    __slots__ = ("index", "up", "epoch", "in_flight", "queue", "active", "_next")
+    __slots__ = ("index", "up", "epoch", "in_flight", "queue", "active", "_next", "draining")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -45,6 +45,7 @@ class _Instance:
         self.queue: deque = deque()
         self.active: dict[int, tuple] = {}
         self._next = 0
+        self.draining = False
 
 
 class Service:
@@ -119,80 +120,28 @@ class Service:
         inst.in_flight += 1
         token = inst._next
         inst._next += 1
-        span = self._sim._span_id()
-        inst.active[token] = (req, span, self._sim._env.now)
-        self._sim._env.process(self._serve(inst, token, req, span, reply, arrived))
+        sim = self._sim
+        span = sim._span_id()
+        now = sim._env.now
+        inst.active[token] = (req, span, now)
+        _Execution(self, inst, token, req, span, reply, arrived, now)
 
     def _release(self, inst: _Instance, token: int) -> None:
+        """Free a slot and start queued requests (a loop, not recursion: see below)."""
         del inst.active[token]
         inst.in_flight -= 1
-        if inst.queue:
-            req, reply, arrived = inst.queue.popleft()
-            self._start(inst, req, reply, arrived)
-
-    # -- serving -------------------------------------------------------------------------
-    def _serve(self, inst: _Instance, token: int, req: Request, span: str, reply, arrived: float):
-        sim = self._sim
-        env = sim._env
-        add = sim.journal.add
-        name = self.name
-        start = env.now
-        epoch = inst.epoch
-        add(start, "span.start", name, req.source, req.trace_id, span, req.parent_id, req.msg,
-            req.key, 0, start - arrived, "server")
-        resp = None
-        if self.drop_expired and req.deadline is not None and start >= req.deadline:
-            resp = Response(504, None, "deadline exceeded")
-        elif sim.faults._windows:
-            extra, fail = sim.faults._effects(name, start)
-            if extra > 0:
-                yield env.timeout(extra)
-                if inst.epoch != epoch:
-                    return
-            if fail:
-                resp = Response(500, None, "injected fault")
-        if resp is None:
-            ctx = Context(sim, name, inst.index, req, span)
+        # A queued request starts at once, in this call; if its handler finishes at once too,
+        # it releases its slot from inside this loop. The flag turns that nested release into
+        # one more turn of the loop, so a long queue cannot exhaust the (small, in Pyodide)
+        # Python stack.
+        if inst.queue and not inst.draining:
+            inst.draining = True
             try:
-                out = self.handler(ctx, req)
-            except LabsError:
-                raise
-            except Exception as e:  # noqa: BLE001 - turned into a 500 or re-raised
-                out = self._handler_error(ctx, e)
-            if type(out) is GeneratorType:
-                gen = out
-                value: Any = None
-                exc: BaseException | None = None
-                while True:
-                    try:
-                        ev = gen.send(value) if exc is None else gen.throw(exc)
-                    except StopIteration as stop:
-                        out = stop.value
-                        break
-                    except LabsError:
-                        raise
-                    except Exception as e:  # noqa: BLE001
-                        out = self._handler_error(ctx, e)
-                        break
-                    exc = None
-                    try:
-                        value = yield ev
-                    except Exception as e:  # noqa: BLE001 - a failed event goes back into the handler
-                        value, exc = None, e
-                    if inst.epoch != epoch:   # crashed while waiting: this execution is gone
-                        gen.close()
-                        return
-            resp = _to_response(out)
-        if inst.epoch != epoch:
-            return
-        end = env.now
-        resp.service = name
-        status = resp.status
-        add(end, "span.end", name, req.source, req.trace_id, span, req.parent_id, req.msg, req.key,
-            status, end - start, "server", (("reason", resp.reason),) if resp.reason else ())
-        self._release(inst, token)
-        sim.network.send(name, req.source, "response", req.trace_id, span, req.parent_id, req.msg,
-                         req.key, status, lambda: reply(resp))
+                while inst.queue and inst.in_flight < self.concurrency:
+                    req, reply, arrived = inst.queue.popleft()
+                    self._start(inst, req, reply, arrived)
+            finally:
+                inst.draining = False
 
     def _handler_error(self, ctx: Context, e: Exception) -> Response:
         if self._sim.handler_errors == "raise":
@@ -224,3 +173,134 @@ class Service:
         for inst in self.instances:
             if instance is None or inst.index == instance:
                 inst.up = True
+
+
+class _Execution:
+    """One execution of a handler on an instance: its server span, from slot to response.
+
+    Why not a SimPy process: a process costs a start and an end event and wraps the
+    handler's generator in a second one; here the handler's generator is resumed directly
+    from the callbacks of the events it yields, as SimPy's own ``Process._resume`` does
+    (failed events are thrown into the handler, already processed ones resume it at once).
+    A crash bumps the instance's *epoch*: an execution that wakes up in a later epoch is
+    gone and only closes its generator.
+    """
+
+    __slots__ = ("svc", "inst", "token", "req", "span", "reply", "start", "epoch", "ctx", "gen")
+
+    def __init__(self, svc: Service, inst: _Instance, token: int, req: Request, span: str,
+                 reply, arrived: float, now: float) -> None:
+        self.svc = svc
+        self.inst = inst
+        self.token = token
+        self.req = req
+        self.span = span
+        self.reply = reply
+        self.start = now
+        self.epoch = inst.epoch
+        sim = svc._sim
+        sim.journal.add(now, "span.start", svc.name, req.source, req.trace_id, span,
+                        req.parent_id, req.msg, req.key, 0, now - arrived, "server")
+        if svc.drop_expired and req.deadline is not None and now >= req.deadline:
+            self._finish(Response(504, None, "deadline exceeded"))
+            return
+        if sim.faults._windows:
+            extra, fail = sim.faults._effects(svc.name, now)
+            if fail and extra <= 0:
+                self._finish(Response(500, None, "injected fault"))
+            elif extra > 0:
+                sim._env.timeout(extra).callbacks.append(self._failed if fail else self._handle)
+            else:
+                self._handle()
+            return
+        self._handle()
+
+    def _failed(self, _ev) -> None:
+        if self.inst.epoch == self.epoch:
+            self._finish(Response(500, None, "injected fault"))
+
+    def _handle(self, _ev=None) -> None:
+        """Call the handler; a generator handler is then driven by :meth:`_resume`."""
+        if self.inst.epoch != self.epoch:   # crashed during an injected delay
+            return
+        svc = self.svc
+        req = self.req
+        ctx = self.ctx = Context(svc._sim, svc.name, self.inst.index, req, self.span)
+        try:
+            out = svc.handler(ctx, req)
+        except LabsError:
+            raise
+        except Exception as e:  # noqa: BLE001 - turned into a 500 or re-raised
+            out = svc._handler_error(ctx, e)
+        if type(out) is GeneratorType:
+            self.gen = out
+            self._step(out.send, None)
+        else:
+            self._finish(_to_response(out))
+
+    def _resume(self, ev) -> None:
+        """Callback of the event the handler waits for: go on with its value or exception."""
+        gen = self.gen
+        if self.inst.epoch != self.epoch:   # crashed while waiting: this execution is gone
+            gen.close()
+            return
+        if ev._ok:
+            self._step(gen.send, ev._value)
+        else:
+            self._step(gen.throw, _failure(ev))
+
+    def _step(self, fn, arg) -> None:
+        """Run the handler up to its next ``yield`` of an event that has not happened yet."""
+        gen = self.gen
+        while True:
+            try:
+                ev = fn(arg)
+            except StopIteration as stop:
+                self._finish(_to_response(stop.value))
+                return
+            except LabsError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                self._finish(_to_response(self.svc._handler_error(self.ctx, e)))
+                return
+            try:
+                callbacks = ev.callbacks
+            except AttributeError:
+                raise RuntimeError(f"handler {self.svc.name!r} yielded {ev!r}, which is not an "
+                                   "event: yield ctx.work(ms), ctx.call(...) or another SimPy "
+                                   "event.") from None
+            if callbacks is not None:
+                callbacks.append(self._resume)
+                return
+            if ev._ok:                        # already processed: go on at once
+                fn, arg = gen.send, ev._value
+            else:
+                fn, arg = gen.throw, _failure(ev)
+
+    def _finish(self, resp: Response) -> None:
+        """Journal the span's end, answer over the network, free the slot."""
+        inst = self.inst
+        if inst.epoch != self.epoch:
+            return
+        svc = self.svc
+        sim = svc._sim
+        req = self.req
+        name = svc.name
+        end = sim._env.now
+        resp.service = name
+        status = resp.status
+        sim.journal.add(end, "span.end", name, req.source, req.trace_id, self.span, req.parent_id,
+                        req.msg, req.key, status, end - self.start, "server",
+                        (("reason", resp.reason),) if resp.reason else ())
+        reply = self.reply
+        sim.network.send(name, req.source, "response", req.trace_id, self.span, req.parent_id,
+                         req.msg, req.key, status, lambda: reply(resp))
+        svc._release(inst, self.token)
+
+
+def _failure(ev) -> BaseException:
+    """The exception of a failed event, defused and copied (as SimPy's processes do)."""
+    ev._defused = True
+    exc = type(ev._value)(*ev._value.args)
+    exc.__cause__ = ev._value
+    return exc
