@@ -1,7 +1,7 @@
 """The labs work with the real nbgrader: generate, autograde a solved and an unsolved copy.
 
-Needs ``nbgrader==0.9.6`` in the test environment (``requirements/test.txt``), or the path
-of an ``nbgrader`` executable in ``$NBGRADER``. The lab is the course's first lab with
+Needs ``nbgrader==0.9.6`` in ``.venv-nbgrader`` (``scripts/install --test`` makes it from
+``requirements/nbgrader.txt``), or the path of an ``nbgrader`` executable in ``$NBGRADER``. The lab is the course's first lab with
 exercises, or the fixture lab while no chapter has landed one.
 """
 
@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _nbgrader() -> str | None:
-    for candidate in (os.environ.get("NBGRADER"), str(Path(sys.executable).with_name("nbgrader")),
-                      shutil.which("nbgrader"), "/tmp/v/bin/nbgrader"):
+    # nbgrader lives in its own venv (requirements/nbgrader.txt): beside the build, its
+    # JupyterLab extension would be shipped to learners by `jupyter lite build`.
+    for candidate in (os.environ.get("NBGRADER"), str(ROOT / ".venv-nbgrader/bin/nbgrader")):
         if candidate and Path(candidate).is_file():
             return candidate
     return None
@@ -71,7 +72,8 @@ def test_export_marks_cells_as_nbgrader_expects(tmp_path):
 def test_real_nbgrader_scores_solved_full_and_unsolved_zero(tmp_path):
     exe = _nbgrader()
     if exe is None:
-        pytest.skip("nbgrader is not installed (pin nbgrader==0.9.6 in requirements/test.txt)")
+        pytest.fail("nbgrader is not installed: run scripts/install --test "
+                    "(it creates .venv-nbgrader from requirements/nbgrader.txt)")
     lab = _lab(tmp_path)
     course = tmp_path / "course"
     (course / "source" / "ps1").mkdir(parents=True)
