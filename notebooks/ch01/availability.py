@@ -68,7 +68,8 @@ PARTS = ["orders", "payments", "inventory", "shipping", "notifications"]
 def split_parts(services):
     """Group the five parts into `services` deployables; orders keeps its own from 2 up."""
     if not isinstance(services, int) or not 1 <= services <= len(PARTS):
-        raise ValueError(f"services must be a whole number from 1 to {len(PARTS)}, got {services!r}")
+        raise ValueError(f"services must be a whole number from 1 to {len(PARTS)}, "
+                         f"got {services!r}")
     if services == 1:
         return [PARTS[:]]
     rest, k = PARTS[1:], services - 1
@@ -186,7 +187,8 @@ def run_shop(services=5, *, per_hop=1.0, timeout_ms=None, outage=None, outage_at
 
     hops = per_hop if isinstance(per_hop, (list, tuple)) else [per_hop] * len(names)
     if len(hops) != len(names):
-        raise ValueError(f"per_hop needs one availability per service ({len(names)}), got {len(hops)}")
+        raise ValueError(f"per_hop needs one availability per service ({len(names)}), "
+                         f"got {len(hops)}")
     for name, a in zip(names, hops):
         if not 0.0 < a <= 1.0:
             raise ValueError(f"availability must be in (0, 1], got {a!r} for {name}")
@@ -233,7 +235,8 @@ one = run_shop(5, rate=2, duration_ms=2000, place_share=1.0)
 first = one.result.requests[0]
 print("messages for one order, monolith: 2 (customer -> shop -> customer)")
 print(f"messages for one order, 5 services: {2 + one.messages_per_order():.0f}")
-print(f"this order took {first.latency:.2f} ms; the monolith does the same work in {5 * WORK_MS:.2f} ms")
+print(f"this order took {first.latency:.2f} ms; "
+      f"the monolith does the same work in {5 * WORK_MS:.2f} ms")
 labs.viz.sequence(one.result, trace_id=first.trace_id)
 
 # %% [markdown]
@@ -254,11 +257,12 @@ latency_runs = {n: run_shop(n, net_ms=NET_HOP, serde_ms=SERDE_HOP) for n in rang
 p50 = [(n, percentile(r.latencies("place"), 50)) for n, r in latency_runs.items()]
 p99 = [(n, percentile(r.latencies("place"), 99)) for n, r in latency_runs.items()]
 per_hop_expected = 2 * NET_HOP + 4 * SERDE_HOP
-print(f"expected extra latency per hop: 2 x {NET_HOP} + 4 x {SERDE_HOP} = {per_hop_expected:.2f} ms")
+print(f"expected extra latency per hop: 2 x {NET_HOP} + 4 x {SERDE_HOP} "
+      f"= {per_hop_expected:.2f} ms")
 for (n, a), (_, b) in zip(p50, p99):
     extra = a - p50[0][1]
     print(f"  services={n}: p50 {a:6.2f} ms  p99 {b:6.2f} ms  "
-          f"(+{extra:5.2f} ms at p50 over {n - 1} hops)")
+          f"(+{extra:5.2f} ms at p50; hops between services: {n - 1})")
 labs.viz.line({"p50": p50, "p99": p99}, x="services on the order's path", y="latency (ms)",
               title="Place order: latency by number of services")
 
@@ -314,9 +318,10 @@ labs.viz.line({"measured": measured, "computed (product)": computed},
 # on both kinds of request.
 
 # %% tags=["knob"]
-# Knobs: the outage and the timeout on every call between services
+# Knobs: the outage, the split design, and the timeout on every call between services
 OUTAGE_AT_MS = 3000
 OUTAGE_MS = 2000
+SPLIT_SERVICES = 5        # try 2 or 3: fault isolation needs orders apart from inventory
 TIMEOUT_MS = 50
 
 # %%
@@ -333,18 +338,20 @@ def outage_report(label, run):
           f"{pct(during_place)}   all ok outside: {pct(after)}   place p99: {p99_place:7.1f} ms")
 
 
+def outage_run(services, kind, timeout_ms=None):
+    return run_shop(services, outage=kind, timeout_ms=timeout_ms, outage_at=OUTAGE_AT_MS,
+                    outage_ms=OUTAGE_MS)
+
+
+SPLIT = f"{SPLIT_SERVICES} services"
 crash_runs = {
-    "monolith": run_shop(1, outage="crash", outage_at=OUTAGE_AT_MS, outage_ms=OUTAGE_MS),
-    "5 services, no timeouts": run_shop(5, outage="crash", outage_at=OUTAGE_AT_MS,
-                                        outage_ms=OUTAGE_MS),
+    "monolith": outage_run(1, "crash"),
+    f"{SPLIT}, no timeouts": outage_run(SPLIT_SERVICES, "crash"),
 }
 gone_runs = {
-    "monolith": run_shop(1, outage="unreachable", outage_at=OUTAGE_AT_MS, outage_ms=OUTAGE_MS),
-    "5 services, no timeouts": run_shop(5, outage="unreachable", outage_at=OUTAGE_AT_MS,
-                                        outage_ms=OUTAGE_MS),
-    f"5 services, {TIMEOUT_MS} ms timeouts": run_shop(5, outage="unreachable",
-                                                     timeout_ms=TIMEOUT_MS,
-                                                     outage_at=OUTAGE_AT_MS, outage_ms=OUTAGE_MS),
+    "monolith": outage_run(1, "unreachable"),
+    f"{SPLIT}, no timeouts": outage_run(SPLIT_SERVICES, "unreachable"),
+    f"{SPLIT}, {TIMEOUT_MS} ms timeouts": outage_run(SPLIT_SERVICES, "unreachable", TIMEOUT_MS),
 }
 print("inventory CRASHES (calls refused at once)")
 for label, run in crash_runs.items():
@@ -357,16 +364,18 @@ for label, run in gone_runs.items():
 # Read the table row by row:
 #
 # - **Monolith**: during the outage nothing works, neither orders nor status requests;
-#   afterwards everything does again. The failure is total but simple.
-# - **5 services, crash**: orders fail during the window (they need inventory), but status
+#   afterwards everything does again. The failure is total but simple. When the machine is
+#   unreachable rather than crashed, customers also wait for their own timeout (the p99 of
+#   1000 ms) before they learn it.
+# - **Split, crash**: orders fail during the window (they need inventory), but status
 #   requests keep working: that is **fault isolation**, the main availability argument for
 #   the split. Refusals are fast, so latency barely moves.
-# - **5 services, unreachable, no timeouts**: every call into inventory waits forever. Each
+# - **Split, unreachable, no timeouts**: every call into inventory waits forever. Each
 #   waiting call holds a thread in every service upstream of it; within a fraction of a
 #   second orders has no free thread and a full queue, and it refuses *status* requests
 #   too. Worse, the lost calls never come back, so the threads stay stuck after inventory
 #   returns: a two-second outage of one service became a permanent outage of the shop.
-# - **5 services, unreachable, with timeouts**: calls into inventory give up after the
+# - **Split, unreachable, with timeouts**: calls into inventory give up after the
 #   timeout, threads come back, status requests never notice, and orders fail fast and
 #   recover when inventory does.
 #
@@ -384,7 +393,8 @@ def status_ok_series(run, bucket=250.0):
 
 labs.viz.line({label: status_ok_series(run) for label, run in gone_runs.items()},
               x="time (ms)", y="share of status requests that succeed",
-              title="Inventory unreachable from 3 s to 5 s: order status requests")
+              title=f"Inventory unreachable from {OUTAGE_AT_MS} ms for {OUTAGE_MS} ms: "
+                    "order status requests")
 
 # %% [markdown]
 # And here is one failed order from the run with timeouts, drawn. The crossed arrow is the
@@ -396,10 +406,14 @@ labs.viz.line({label: status_ok_series(run) for label, run in gone_runs.items()}
 # down the chain (chapter 13) fix that.
 
 # %%
-timed = gone_runs[f"5 services, {TIMEOUT_MS} ms timeouts"]
-failed = next(r for r in timed.outcomes("place", during=True) if not r.ok)
-print(f"order started at {failed.start:.1f} ms, failed after {failed.latency:.1f} ms "
-      f"with {failed.status} ({failed.reason})")
+timed = gone_runs[f"{SPLIT}, {TIMEOUT_MS} ms timeouts"]
+failed = next((r for r in timed.outcomes("place", during=True) if not r.ok), None)
+if failed is None:   # possible only if you turned the outage knobs to "no outage"
+    failed = timed.result.requests[0]
+    print("no order failed during the outage; drawing the first request instead")
+else:
+    print(f"order started at {failed.start:.1f} ms, failed after {failed.latency:.1f} ms "
+          f"with {failed.status} ({failed.reason})")
 labs.viz.sequence(timed.result, trace_id=failed.trace_id)
 
 # %% [markdown]
@@ -445,7 +459,8 @@ costs = [split_costs(n, run) for n, run in latency_runs.items()]
 cols = list(costs[0])
 print("  ".join(f"{c:>18}" for c in cols))
 for row in costs:
-    print("  ".join(f"{row[c]:>18.1f}" if isinstance(row[c], float) else f"{row[c]:>18}" for c in cols))
+    print("  ".join(f"{row[c]:>18.1f}" if isinstance(row[c], float) else f"{row[c]:>18}"
+                    for c in cols))
 labs.viz.line({"instances": [(c["services"], c["instances"]) for c in costs],
                "messages per order": [(c["services"], c["messages/order"]) for c in costs],
                "ops items": [(c["services"], c["ops items"]) for c in costs]},
@@ -648,7 +663,8 @@ def _get(key, seed=SEED):
     if DESIGN is None:
         return None
     if not (isinstance(DESIGN, dict) and {"services", "timeout_ms"} <= set(DESIGN)):
-        raise ValueError('DESIGN must be a dict like {"services": 3, "timeout_ms": 50}')
+        raise ValueError('DESIGN must be a dict with the keys "services" (1 to 5) and '
+                         '"timeout_ms" (ms, or None)')
     return evaluate_design(DESIGN, seed)[key]
 
 
