@@ -269,9 +269,12 @@ labs.viz.line({name: breaker_timeline(runs[name]) for name in ("breaker", "tuned
 # %% [markdown]
 # ### The moment it opens, as messages
 #
-# The first order of the slow phase that the breaker refused, with the breaker's state
-# changes around it. Compare the arrows: before it, attempts go to payments and come back
-# as 504 after the timeout; the refused one never leaves orders.
+# Two orders from the tuned run. The first is the last call orders sent to payments before
+# the breaker opened in the slow phase; the second is the first order that met the open
+# breaker. Read the arrows: attempts leave orders and time out after 250 ms (the retry
+# notes), the breaker opens, and the next attempt never leaves orders (`503 circuit open`).
+# The dashed `200` arrows arriving much later are payments finishing work for callers that
+# gave up long ago: the waste a breaker cuts.
 
 # %%
 tuned = runs["tuned"]
