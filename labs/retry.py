@@ -271,6 +271,11 @@ class RetryPolicy:
         _check_attempt(attempt)
         if attempt >= self.max_attempts:
             return False
+        if getattr(response, "ok", False):
+            # a success is never retried: *retry_on* only chooses among failures, as its
+            # docstring promises (a predicate like `r.reason != "circuit open"` would
+            # otherwise re-send every successful call)
+            return False
         predicate = self.retry_on if self.retry_on is not None else _default_retry_on
         return bool(predicate(response))
 

@@ -137,6 +137,16 @@ def test_retry_policy_predicate():
     assert not only_503.should_retry(1, Resp(False, 400))
 
 
+def test_custom_predicate_never_retries_a_success():
+    """A custom retry_on only chooses among failures; a successful call is never re-sent."""
+
+    class Resp:
+        ok, status, reason = True, 200, ""
+
+    everything_but_open = RetryPolicy(retry_on=lambda r: r.reason != "circuit open")
+    assert not everything_but_open.should_retry(1, Resp())
+
+
 def test_retry_budget_limits_retries_to_ratio_plus_floor():
     """Retries allowed while retries <= ratio·requests + floor within the window."""
     b = RetryBudget(ratio=0.1, min_retries_per_second=0, window=10_000)
