@@ -578,14 +578,15 @@ def _rows(run: Any) -> list[tuple]:
 
 def deliveries(run: Any, group: str) -> list[dict]:
     """Every time *group* finished handling a record, in order: t, member, partition,
-    offset, key, status and ``delivery`` (1 the first time, 2+ for a retry or redelivery)."""
+    offset, key, status, ``delivery`` (1 the first time, 2+ for a retry or redelivery) and
+    the producer's ``trace_id``."""
     out, seen = [], {}
     for r in _rows(run):
         if r[2] == "process" and dict(r[13]).get("group") == group:
             k = (r[9], r[8])
             seen[k] = seen.get(k, 0) + 1
             out.append({"t": r[0], "member": r[3], "partition": r[9], "offset": r[8],
-                        "key": r[12], "status": r[10], "delivery": seen[k]})
+                        "key": r[12], "status": r[10], "delivery": seen[k], "trace_id": r[5]})
     return out
 
 
