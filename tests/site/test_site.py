@@ -22,6 +22,7 @@ def nav_chapters() -> list[str]:
     class Loader(yaml.SafeLoader):
         pass
     Loader.add_multi_constructor("tag:yaml.org,2002:python/name:", lambda *a: None)
+    Loader.add_constructor("!ENV", lambda *a: None)
     config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=Loader)
     chapters = next(item["Chapters"] for item in config["nav"] if "Chapters" in item)
     return [p for p in chapters if p != "chapters/index.md"]
