@@ -184,10 +184,15 @@ def line(series: Mapping[str, Iterable[tuple[float, float]]] | Iterable[tuple[fl
     """A line chart of one or more named series of ``(x, y)`` points."""
     if not isinstance(series, Mapping):
         series = {y: series}
+    series = {name: list(pts) for name, pts in series.items()}
     data = [{"x": float(a), "y": float(b), "series": name} for name, pts in series.items()
             for a, b in pts]
+    x_axis: dict = {"field": "x", "type": "quantitative", "title": x}
+    if all(isinstance(a, int) for pts in series.values() for a, _ in pts):
+        # counts (services, replicas, hops): no ticks at 1.5 services
+        x_axis["axis"] = {"tickMinStep": 1, "format": "d"}
     spec = _spec(title, data, {"type": "line", "point": True}, {
-        "x": {"field": "x", "type": "quantitative", "title": x},
+        "x": x_axis,
         "y": {"field": "y", "type": "quantitative", "title": y},
         "color": {"field": "series", "type": "nominal"}})
     return VegaLite(spec, _table(data, ["series", "x", "y"], title))

@@ -31,7 +31,7 @@ def test_chapter_one_lab_button_opens_and_runs_the_lab_offline(context, base_url
     assert all(status == "not-yet" for _, status in statuses), statuses
     # the pictures render: a Vega-Lite chart and a Mermaid diagram
     assert page.locator(".jp-RenderedVegaCommon5, .vega-embed").count() >= 1
-    assert page.locator(".jp-RenderedMermaid svg, .jp-RenderedHTMLCommon svg[id^='mermaid']").count() >= 1
+    assert page.locator(".jp-RenderedMermaid img, .jp-RenderedMermaid svg").count() >= 1
     # the kernel's wheels came from this site, requested by the kernel's worker
     assert any(u.endswith(".whl") and "/labs-" in u for u in context.requests.urls)
     assert context.requests.outside == []

@@ -139,3 +139,11 @@ def test_smallest_failing_shrinks_size():
 def test_smallest_failing_none_when_all_pass():
     """None is returned if no seed fails."""
     assert labs.checkers.smallest_failing(lambda seed: seed, lambda r: [], seeds=range(3)) is None
+
+
+def test_line_chart_of_counts_has_whole_number_ticks():
+    """A line over whole-number x (services, replicas) never shows a tick at 1.5."""
+    counts = labs.viz.line({"p50": [(1, 5.0), (2, 6.0)]})
+    assert counts.spec["encoding"]["x"]["axis"] == {"tickMinStep": 1, "format": "d"}
+    times = labs.viz.line({"p50": [(0.5, 5.0), (2, 6.0)]})
+    assert "axis" not in times.spec["encoding"]["x"]
