@@ -97,7 +97,7 @@ class Context:
         _validate_call(timeout, hedge)
         done = sim._env.event()
         _Call(sim, self.service, self.trace_id, self.span_id, target, body, timeout, deadline,
-              retry, breaker, bulkhead, hedge, budget, done.succeed)
+              retry, breaker, bulkhead, hedge, budget, lambda resp: _fire(done, resp))
         return done
 
     def log(self, message: str, level: str = "info", **fields: Any) -> None:
@@ -121,6 +121,20 @@ class Context:
         sim = self._sim
         sim.journal.add(sim._env.now, "metric", self.service, "", self.trace_id, self.span_id, "",
                         0, 0, 0, float(value), name, (("type", kind),))
+
+
+def _fire(ev, value: Any) -> None:
+    """Succeed *ev* and run its callbacks now, as ``Environment.step`` would when it came up.
+
+    Why not ``ev.succeed(value)``: that schedules one more event per call just to resume the
+    caller in the same instant. Running the callbacks here resumes it at once, in the
+    order things happened; an event nobody waits for yet is simply already processed.
+    """
+    ev._ok = True
+    ev._value = value
+    callbacks, ev.callbacks = ev.callbacks, None
+    for callback in callbacks:
+        callback(ev)
 
 
 def _validate_call(timeout: float | None, hedge: float | None) -> None:
@@ -220,7 +234,7 @@ class _Call:
         elif self.breaker is not None and not self.breaker.acquire(now):
             sim.journal.add(now, "reject", self.caller, self.target, self.trace, "", self.parent,
                             0, self.key, 503, 0.0, "circuit open")
-            self._after(Response(503, None, "circuit open"))
+            self._decide(Response(503, None, "circuit open"))
         else:
             self._start_attempt(now, deadline)
 
@@ -252,14 +266,14 @@ class _Call:
                 if self.open == a:
                     self._settle(Response(504, None, self.reason))
 
-            env.timeout(tmo).callbacks.append(expire)
+            sim._after(tmo, expire)
         hedge = self.hedge
         if hedge is not None and (tmo is None or hedge < tmo):
             def hedge_now(_ev) -> None:
                 if self.open == a:
                     self._send("hedge", reply)
 
-            env.timeout(hedge).callbacks.append(hedge_now)
+            sim._after(hedge, hedge_now)
 
     def _send(self, note: str, reply: Callable[[Response], None]) -> None:
         sim = self.sim
@@ -283,9 +297,9 @@ class _Call:
                 breaker.on_error(t, t - self.t0)
             else:
                 breaker.on_success(t, t - self.t0)
-        self._after(resp)
+        self._decide(resp)
 
-    def _after(self, resp: Response) -> None:
+    def _decide(self, resp: Response) -> None:
         """Retry decision: give up with *resp*, or journal a retry and back off."""
         retry = self.retry
         if retry is None or not _should_retry(retry, self.attempt, resp):
@@ -294,22 +308,22 @@ class _Call:
         sim = self.sim
         env = sim._env
         budget = self.budget
-        if budget is not None and not budget.can_retry(env.now):
-            sim.journal.add(env.now, "reject", self.caller, self.target, self.trace, "",
+        if budget is not None and not budget.can_retry(env._now):
+            sim.journal.add(env._now, "reject", self.caller, self.target, self.trace, "",
                             self.parent, 0, self.key, resp.status, 0.0, "retry budget exhausted")
             self._finish(resp)
             return
         delay = float(retry.delay(self.attempt, sim.rng, self.prev))
-        if self.deadline is not None and env.now + delay >= self.deadline:
+        if self.deadline is not None and env._now + delay >= self.deadline:
             self._finish(resp)
             return
-        sim.journal.add(env.now, "retry", self.caller, self.target, self.trace, "", self.parent,
+        sim.journal.add(env._now, "retry", self.caller, self.target, self.trace, "", self.parent,
                         0, self.key, resp.status, delay, resp.reason or str(resp.status))
         if budget is not None:
-            budget.record_retry(env.now)
+            budget.record_retry(env._now)
         self.prev = delay
         if delay > 0:
-            env.timeout(delay).callbacks.append(self._next)
+            sim._after(delay, self._next)
         else:
             self._next()
 

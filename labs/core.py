@@ -22,12 +22,20 @@ in CPython and in Pyodide (``result.journal_hash()`` proves it). To keep it:
 
 This is the only module that imports ``simpy``; everything else talks to the world through
 a :class:`Simulation`.
+
+**Speed** (a 10,000-request lab must run in well under a second in Pyodide, which is
+CPython compiled to WebAssembly and about twice as slow). The library's own machinery does
+not use SimPy processes: calls, handler executions, messages and load arrivals are chains
+of plain callbacks (see :class:`labs.context._Call` and :class:`labs.service._Execution`),
+and internal timers are bare :class:`_Timer` entries on SimPy's queue, processed by the
+same loop as every other event. Handlers still ``yield`` ordinary SimPy events.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from heapq import heappop, heappush
 from random import Random
 from typing import Any
 
@@ -42,6 +50,24 @@ from .result import Result
 from .service import Service
 
 __all__ = ["Simulation"]
+
+_NORMAL = 1   # SimPy's priority of ordinary events (simpy.events.NORMAL)
+
+
+class _Timer:
+    """A bare timer entry on SimPy's event queue: only what ``Environment.step`` reads.
+
+    Why not ``env.timeout(d).callbacks.append(fn)``: internal timers (message deliveries,
+    call timeouts, backoffs, arrivals) are most of a run's events, and nothing ever yields
+    them, so they need neither a value nor the rest of the ``Event`` API. Ordering is
+    SimPy's own: (time, priority, insertion id).
+    """
+
+    __slots__ = ("callbacks",)
+    _ok = True
+
+    def __init__(self, fn: Callable[[Any], None]) -> None:
+        self.callbacks = [fn]
 
 
 class Simulation:
@@ -58,7 +84,9 @@ class Simulation:
         self.rng = Random(seed)
         #: What a Python exception in a handler does: ``"raise"`` it or answer ``500``.
         self.handler_errors = handler_errors
-        self._env = simpy.Environment()
+        self._env = env = simpy.Environment()
+        self._queue = env._queue
+        self._eid = env._eid
         self.journal = Journal()
         self.network = Network(self)
         self.faults = Faults(self)
@@ -149,12 +177,28 @@ class Simulation:
         else:
             _check_number("drain", drain, low=0.0, fix="Pass a time in ms >= 0.")
             cap = max([ld.end for ld in self._loads] + [env.now]) + drain
-            peek, step = env.peek, env.step
-            while peek() <= cap:
-                step()
-            if peek() != math.inf:
+            self._drain(cap)
+            if env.peek() != math.inf:
                 env.run(until=cap)
         return Result(self)
+
+    def _drain(self, cap: float) -> None:
+        """Process every event up to time *cap*: ``Environment.step`` inlined (the hot loop)."""
+        env = self._env
+        queue = self._queue
+        while queue and queue[0][0] <= cap:
+            env._now, _, _, event = heappop(queue)
+            callbacks, event.callbacks = event.callbacks, None
+            for callback in callbacks:
+                callback(event)
+            if not event._ok and not hasattr(event, "_defused"):
+                exc = type(event._value)(*event._value.args)   # as Environment.step does
+                exc.__cause__ = event._value
+                raise exc
+
+    def _after(self, delay: float, fn: Callable[[Any], None]) -> None:
+        """Call ``fn(timer)`` *delay* ms from now (an internal timer; see :class:`_Timer`)."""
+        heappush(self._queue, (self._env._now + delay, _NORMAL, next(self._eid), _Timer(fn)))
 
     # -- ids (all drawn in event order, so they are part of the deterministic trace) -----
     def _trace_id(self) -> str:

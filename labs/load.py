@@ -132,13 +132,13 @@ class _Load:
         body = {"id": i} if self.body is None else self.body(sim.rng, i)
         rid = sim._next_req()
         trace = sim._trace_id()
-        now = env.now
+        now = env._now
         deadline = None if self.budget is None else now + self.budget
         target = self.target
         add(now, "request.start", "client", target, trace, "", "", rid, 0, 0, 0.0, "")
 
         def done(resp) -> None:
-            t = env.now
+            t = env._now
             add(t, "request.end", "client", target, trace, "", "", rid, 0, resp.status, t - now,
                 resp.reason, (("attempts", resp.attempts),))
             if then is not None:
@@ -166,21 +166,23 @@ class OpenLoad(_Load):
 
     # Arrivals are a chain of timer callbacks (no SimPy process: see labs.context._Call).
     def _begin(self) -> None:
-        env = self._sim._env
-        if self.start > env.now:
-            env.timeout(self.start - env.now).callbacks.append(self._first)
+        sim = self._sim
+        env = sim._env
+        if self.start > env._now:
+            sim._after(self.start - env._now, self._first)
         else:
             self._first()
 
     def _first(self, _ev=None) -> None:
-        self._t0 = self._sim._env.now
+        self._t0 = self._sim._env._now
         self._idx = 0
         self._tick()
 
     def _tick(self, _ev=None) -> None:
         """Schedule the next arrival (or the next step of the schedule, or stop)."""
-        env = self._sim._env
-        rel = env.now - self._t0
+        sim = self._sim
+        env = sim._env
+        rel = env._now - self._t0
         steps = self.steps
         idx = self._idx
         while idx + 1 < len(steps) and steps[idx + 1][0] <= rel:
@@ -190,16 +192,16 @@ class OpenLoad(_Load):
         nxt = steps[idx + 1][0] if idx + 1 < len(steps) else math.inf
         if rate <= 0:
             if nxt < self.duration:
-                env.timeout(nxt - rel).callbacks.append(self._tick)
+                sim._after(nxt - rel, self._tick)
             return
         gap = 1000.0 / rate
         if self.arrivals == "poisson":
-            gap *= -math.log(1.0 - self._sim.rng.random())
+            gap *= -math.log(1.0 - sim.rng.random())
         if rel + gap >= nxt and nxt < self.duration:
             # memoryless: redraw at the new rate
-            env.timeout(nxt - rel).callbacks.append(self._tick)
+            sim._after(nxt - rel, self._tick)
         elif rel + gap < self.duration:
-            env.timeout(gap).callbacks.append(self._arrive)
+            sim._after(gap, self._arrive)
 
     def _arrive(self, _ev) -> None:
         self._tick()      # draw the next gap first, then this request's body and ids
@@ -219,9 +221,10 @@ class ClosedLoad(_Load):
 
     # Each user is a chain of callbacks: think, request, (answer) think, request, ...
     def _begin(self) -> None:
-        env = self._sim._env
-        if self.start > env.now:
-            env.timeout(self.start - env.now).callbacks.append(self._users)
+        sim = self._sim
+        env = sim._env
+        if self.start > env._now:
+            sim._after(self.start - env._now, self._users)
         else:
             self._users()
 
@@ -231,8 +234,8 @@ class ClosedLoad(_Load):
 
     def _think(self) -> None:
         sim = self._sim
-        sim._env.timeout(self.think.sample(sim.rng)).callbacks.append(self._next)
+        sim._after(self.think.sample(sim.rng), self._next)
 
     def _next(self, _ev) -> None:
-        if self._sim._env.now < self.end:
+        if self._sim._env._now < self.end:
             self._request(self._think)

@@ -55,6 +55,8 @@ class Network:
         self._links: dict[tuple[str, str], Link] = {}
         self._client_link = Link(_ZERO)
         self._partitions: list[tuple[frozenset, frozenset, float, float]] = []
+        #: (src, dst) -> Link, filled by send (a cache of link_for; cleared by link()).
+        self._route: dict[tuple[str, str], Link] = {}
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -111,6 +113,7 @@ class Network:
         self._links[(a, b)] = new
         if symmetric:
             self._links[(b, a)] = new
+        self._route.clear()
         return new
 
     def link_for(self, src: str, dst: str) -> Link:
@@ -137,30 +140,32 @@ class Network:
              key: int, status: int, deliver: Callable[[], None]) -> None:
         """Journal a send, then deliver (``receive`` + *deliver()*) after the link latency, or drop."""
         sim = self._sim
-        env = sim._env
         add = sim.journal.add
-        now = env.now
+        now = sim._env._now
         add(now, "send", src, dst, trace, span, parent, msg, key, status, 0.0, note)
         if self._partitions and self.partitioned(src, dst, now):
             add(now, "drop", src, dst, trace, span, parent, msg, key, status, 0.0, "partition")
             return
-        link = self._links.get((src, dst)) or self.link_for(src, dst)
+        link = self._route.get((src, dst))
+        if link is None:
+            link = self._route[(src, dst)] = self.link_for(src, dst)
         rng = sim.rng
         if link.loss and rng.random() < link.loss:
             add(now, "drop", src, dst, trace, span, parent, msg, key, status, 0.0, "loss")
             return
+
+        def arrive(_ev) -> None:
+            t = sim._env._now
+            if self._partitions and self.partitioned(src, dst, t):
+                add(t, "drop", src, dst, trace, span, parent, msg, key, status, 0.0, "partition")
+                return
+            add(t, "receive", dst, src, trace, span, parent, msg, key, status, 0.0, note)
+            deliver()
+
+        latency = link.latency
         copies = 2 if link.duplicate and rng.random() < link.duplicate else 1
         for _ in range(copies):
-            delay = link.latency.sample(rng)
+            delay = latency.sample(rng)
             if link.reorder and rng.random() < link.reorder:
-                delay += 2.0 * link.latency.sample(rng) + 1.0   # held back: later sends overtake it
-
-            def arrive(_ev, src=src, dst=dst) -> None:
-                t = env.now
-                if self._partitions and self.partitioned(src, dst, t):
-                    add(t, "drop", src, dst, trace, span, parent, msg, key, status, 0.0, "partition")
-                    return
-                add(t, "receive", dst, src, trace, span, parent, msg, key, status, 0.0, note)
-                deliver()
-
-            env.timeout(delay).callbacks.append(arrive)
+                delay += 2.0 * latency.sample(rng) + 1.0   # held back: later sends overtake it
+            sim._after(delay, arrive)

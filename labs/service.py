@@ -209,7 +209,7 @@ class _Execution:
             if fail and extra <= 0:
                 self._finish(Response(500, None, "injected fault"))
             elif extra > 0:
-                sim._env.timeout(extra).callbacks.append(self._failed if fail else self._handle)
+                sim._after(extra, self._failed if fail else self._handle)
             else:
                 self._handle()
             return
