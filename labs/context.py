@@ -13,6 +13,7 @@ single attempt. Each attempt is a client span; each retry is journaled with its 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .distributions import Distribution
@@ -43,7 +44,7 @@ class Context:
     @property
     def now(self) -> float:
         """Virtual time in ms (the same for every service: use :meth:`wall_clock` for skew)."""
-        return self._sim._env.now
+        return self._sim._env._now
 
     @property
     def rng(self):
@@ -58,7 +59,7 @@ class Context:
     def wall_clock(self) -> float:
         """This service's *wall clock* (ms): virtual time plus any ``faults.clock_skew`` offset."""
         sim = self._sim
-        return sim._env.now + sim.faults._skew(self.service, sim._env.now)
+        return sim._env._now + sim.faults._skew(self.service, sim._env._now)
 
     def work(self, ms: float | Distribution):
         """Spend *ms* of service time (a number or a distribution); yield the result."""
@@ -83,7 +84,7 @@ class Context:
         sim = self._sim
         if target not in sim.services:
             raise _unknown_service(target, sim.services)
-        now = sim._env.now
+        now = sim._env._now
         if deadline is not None:
             _check_number("deadline", deadline, fix="Pass an absolute time such as ctx.now + 200.")
             if deadline < now:
@@ -97,7 +98,7 @@ class Context:
         _validate_call(timeout, hedge)
         done = sim._env.event()
         _Call(sim, self.service, self.trace_id, self.span_id, target, body, timeout, deadline,
-              retry, breaker, bulkhead, hedge, budget, lambda resp: _fire(done, resp))
+              retry, breaker, bulkhead, hedge, budget, partial(_fire, done))
         return done
 
     def log(self, message: str, level: str = "info", **fields: Any) -> None:
@@ -106,7 +107,7 @@ class Context:
         data = tuple(sorted(fields.items()))
         if level != "info":
             data = tuple(sorted(data + (("level", level),)))
-        sim.journal.add(sim._env.now, "log", self.service, "", self.trace_id, self.span_id, "",
+        sim.journal.add(sim._env._now, "log", self.service, "", self.trace_id, self.span_id, "",
                         0, 0, 0, 0.0, str(message), data)
 
     def count(self, name: str, n: float = 1) -> None:
@@ -119,7 +120,7 @@ class Context:
 
     def _metric(self, name: str, value: float, kind: str) -> None:
         sim = self._sim
-        sim.journal.add(sim._env.now, "metric", self.service, "", self.trace_id, self.span_id, "",
+        sim.journal.add(sim._env._now, "metric", self.service, "", self.trace_id, self.span_id, "",
                         0, 0, 0, float(value), name, (("type", kind),))
 
 
@@ -167,7 +168,7 @@ def _watch(sim: Simulation, breaker) -> None:
     def listener(now, event_name, from_state, to_state, _n=name):
         # Journal at the simulation's clock (a breaker may report a lazily computed, earlier
         # transition time; that goes in ``value`` so journal times never run backwards).
-        sim.journal.add(sim._env.now, "state", str(_n), "", "", "", "", 0, 0, 0, float(now),
+        sim.journal.add(sim._env._now, "state", str(_n), "", "", "", "", 0, 0, 0, float(now),
                         f"{from_state}->{to_state}", (("event", str(event_name)),))
 
     breaker.add_listener(listener)
@@ -209,7 +210,7 @@ class _Call:
         self.attempt = 0
         self.prev = 0.0
         self.open = 0      # the attempt whose answer we are waiting for (0: none)
-        now = sim._env.now
+        now = sim._env._now
         if bulkhead is not None and not bulkhead.try_enter(now):
             sim.journal.add(now, "reject", caller, target, trace, "", parent, 0, key, 503, 0.0,
                             "bulkhead full")
@@ -225,7 +226,7 @@ class _Call:
         """Start the next attempt (or answer without one: deadline passed, circuit open)."""
         sim = self.sim
         self.attempt += 1
-        now = sim._env.now
+        now = sim._env._now
         deadline = self.deadline
         if deadline is not None and now >= deadline:
             sim.journal.add(now, "reject", self.caller, self.target, self.trace, "", self.parent,
@@ -252,42 +253,42 @@ class _Call:
             tmo = left if tmo is None or left < tmo else tmo
         sim.journal.add(now, "span.start", self.caller, self.target, self.trace, span, self.parent,
                         0, self.key, 0, 0.0, "client")
-
-        def reply(resp: Response) -> None:
-            if self.open == a:
-                self._settle(resp)
-
-        self._send("request", reply)
+        self._send("request")
         if tmo is not None:
             self.reason = ("timeout" if timeout is not None and tmo == timeout
                            else "deadline exceeded")
-
-            def expire(_ev) -> None:
-                if self.open == a:
-                    self._settle(Response(504, None, self.reason))
-
-            sim._after(tmo, expire)
+            sim._after(tmo, self._expire, a)
         hedge = self.hedge
         if hedge is not None and (tmo is None or hedge < tmo):
-            def hedge_now(_ev) -> None:
-                if self.open == a:
-                    self._send("hedge", reply)
+            sim._after(hedge, self._hedge, a)
 
-            sim._after(hedge, hedge_now)
+    # Timers and replies name the attempt they belong to; one that is no longer open is stale.
+    def _expire(self, timer) -> None:
+        if self.open == timer.arg:
+            self._settle(Response(504, None, self.reason))
 
-    def _send(self, note: str, reply: Callable[[Response], None]) -> None:
+    def _hedge(self, timer) -> None:
+        if self.open == timer.arg:
+            self._send("hedge")
+
+    def _reply(self, req: Request, resp: Response) -> None:
+        """The server's answer to *req* (called by the network when the response arrives)."""
+        if self.open == req.attempt:
+            self._settle(resp)
+
+    def _send(self, note: str) -> None:
         sim = self.sim
-        svc = sim.services[self.target]
         req = Request(sim._next_msg(), self.key, self.body, self.caller, self.target, self.trace,
-                      self.span, self.deadline, self.attempt, sim._env.now)
-        sim.network.send(self.caller, self.target, note, self.trace, self.span, self.parent,
-                         req.msg, self.key, 0, lambda: svc._accept(req, reply))
+                      self.span, self.deadline, self.attempt, sim._env._now)
+        sim.network._post(self.caller, self.target, note, self.trace, self.span, self.parent,
+                          req.msg, self.key, 0, sim.services[self.target]._accept,
+                          (req, self._reply))
 
     def _settle(self, resp: Response) -> None:
         """The open attempt got its answer (or timed out): end its span, tell the breaker."""
         self.open = 0
         sim = self.sim
-        t = sim._env.now
+        t = sim._env._now
         sim.journal.add(t, "span.end", self.caller, self.target, self.trace, self.span,
                         self.parent, 0, self.key, resp.status, t - self.t0, "client",
                         (("reason", resp.reason),) if resp.reason else ())
@@ -329,6 +330,6 @@ class _Call:
 
     def _finish(self, resp: Response) -> None:
         if self.bulkhead is not None:
-            self.bulkhead.release(self.sim._env.now)
+            self.bulkhead.release(self.sim._env._now)
         resp.attempts = self.attempt
         self.then(resp)

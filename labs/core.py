@@ -33,8 +33,10 @@ same loop as every other event. Handlers still ``yield`` ordinary SimPy events.
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable
+from contextlib import contextmanager
 from heapq import heappop, heappush
 from random import Random
 from typing import Any
@@ -54,6 +56,23 @@ __all__ = ["Simulation"]
 _NORMAL = 1   # SimPy's priority of ordinary events (simpy.events.NORMAL)
 
 
+@contextmanager
+def _gc_paused():
+    """Pause Python's cycle collector while a run goes, then restore it as it was.
+
+    Why: a run appends hundreds of thousands of journal tuples that all survive, and the
+    collector would traverse them again and again (measured: ~15% of a 10,000-request run)
+    although the simulation makes almost no cyclic garbage. Pausing it changes no result.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 class _Timer:
     """A bare timer entry on SimPy's event queue: only what ``Environment.step`` reads.
 
@@ -63,11 +82,12 @@ class _Timer:
     SimPy's own: (time, priority, insertion id).
     """
 
-    __slots__ = ("callbacks",)
+    __slots__ = ("callbacks", "arg")
     _ok = True
 
-    def __init__(self, fn: Callable[[Any], None]) -> None:
+    def __init__(self, fn: Callable[[Any], None], arg: Any) -> None:
         self.callbacks = [fn]
+        self.arg = arg   # what the callback needs (instead of a closure per timer)
 
 
 class Simulation:
@@ -173,20 +193,23 @@ class Simulation:
         if until is not None:
             _check_number("until", until, low=env.now, low_open=True,
                           fix=f"until is an absolute virtual time in ms after now ({env.now!r}).")
-            env.run(until=until)
+            with _gc_paused():
+                self._drain(until, inclusive=False)
+                env.run(until=until)   # SimPy stops *before* NORMAL events at `until`
         else:
             _check_number("drain", drain, low=0.0, fix="Pass a time in ms >= 0.")
             cap = max([ld.end for ld in self._loads] + [env.now]) + drain
-            self._drain(cap)
-            if env.peek() != math.inf:
+            with _gc_paused():
+                self._drain(cap)
+            if env.peek() != math.inf and env.now < cap:
                 env.run(until=cap)
         return Result(self)
 
-    def _drain(self, cap: float) -> None:
-        """Process every event up to time *cap*: ``Environment.step`` inlined (the hot loop)."""
+    def _drain(self, cap: float, inclusive: bool = True) -> None:
+        """Process every event up to time *cap* (or before it): ``Environment.step`` inlined."""
         env = self._env
         queue = self._queue
-        while queue and queue[0][0] <= cap:
+        while queue and (queue[0][0] <= cap if inclusive else queue[0][0] < cap):
             env._now, _, _, event = heappop(queue)
             callbacks, event.callbacks = event.callbacks, None
             for callback in callbacks:
@@ -196,9 +219,9 @@ class Simulation:
                 exc.__cause__ = event._value
                 raise exc
 
-    def _after(self, delay: float, fn: Callable[[Any], None]) -> None:
-        """Call ``fn(timer)`` *delay* ms from now (an internal timer; see :class:`_Timer`)."""
-        heappush(self._queue, (self._env._now + delay, _NORMAL, next(self._eid), _Timer(fn)))
+    def _after(self, delay: float, fn: Callable[[Any], None], arg: Any = None) -> None:
+        """Call ``fn(timer)`` *delay* ms from now, ``timer.arg`` being *arg* (see :class:`_Timer`)."""
+        heappush(self._queue, (self._env._now + delay, _NORMAL, next(self._eid), _Timer(fn, arg)))
 
     # -- ids (all drawn in event order, so they are part of the deterministic trace) -----
     def _trace_id(self) -> str:

@@ -139,6 +139,12 @@ class Network:
     def send(self, src: str, dst: str, note: str, trace: str, span: str, parent: str, msg: int,
              key: int, status: int, deliver: Callable[[], None]) -> None:
         """Journal a send, then deliver (``receive`` + *deliver()*) after the link latency, or drop."""
+        self._post(src, dst, note, trace, span, parent, msg, key, status, deliver, ())
+
+    def _post(self, src: str, dst: str, note: str, trace: str, span: str, parent: str, msg: int,
+              key: int, status: int, fn: Callable[..., None], args: tuple) -> None:
+        """:meth:`send`, delivering by ``fn(*args)``: the message travels as one tuple on its
+        timer, not as a closure (a closure over ten names costs ten cells per message)."""
         sim = self._sim
         add = sim.journal.add
         now = sim._env._now
@@ -153,19 +159,21 @@ class Network:
         if link.loss and rng.random() < link.loss:
             add(now, "drop", src, dst, trace, span, parent, msg, key, status, 0.0, "loss")
             return
-
-        def arrive(_ev) -> None:
-            t = sim._env._now
-            if self._partitions and self.partitioned(src, dst, t):
-                add(t, "drop", src, dst, trace, span, parent, msg, key, status, 0.0, "partition")
-                return
-            add(t, "receive", dst, src, trace, span, parent, msg, key, status, 0.0, note)
-            deliver()
-
+        m = (src, dst, note, trace, span, parent, msg, key, status, fn, args)
         latency = link.latency
-        copies = 2 if link.duplicate and rng.random() < link.duplicate else 1
-        for _ in range(copies):
+        for _ in range(2 if link.duplicate and rng.random() < link.duplicate else 1):
             delay = latency.sample(rng)
             if link.reorder and rng.random() < link.reorder:
                 delay += 2.0 * latency.sample(rng) + 1.0   # held back: later sends overtake it
-            sim._after(delay, arrive)
+            sim._after(delay, self._arrive, m)
+
+    def _arrive(self, timer) -> None:
+        src, dst, note, trace, span, parent, msg, key, status, fn, args = timer.arg
+        sim = self._sim
+        t = sim._env._now
+        if self._partitions and self.partitioned(src, dst, t):
+            sim.journal.add(t, "drop", src, dst, trace, span, parent, msg, key, status, 0.0,
+                            "partition")
+            return
+        sim.journal.add(t, "receive", dst, src, trace, span, parent, msg, key, status, 0.0, note)
+        fn(*args)

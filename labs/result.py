@@ -66,16 +66,14 @@ class Result:
     @cached_property
     def requests(self) -> list[RequestOutcome]:
         """One :class:`labs.RequestOutcome` per client request, in the order they started."""
-        starts: dict[int, tuple] = {}
-        ends: dict[int, tuple] = {}
-        for r in self._j.rows:
-            k = r[2]
-            if k == "request.start":
-                starts[r[8]] = r
-            elif k == "request.end":
-                ends[r[8]] = r
+        # One fast filtering pass (a comprehension) over a journal of ~26 rows per request.
+        mine = [r for r in self._j.rows if r[2] == "request.start" or r[2] == "request.end"]
+        ends = {r[8]: r for r in mine if r[2] == "request.end"}
         out = []
-        for rid, s in starts.items():
+        for s in mine:
+            if s[2] != "request.start":
+                continue
+            rid = s[8]
             e = ends.get(rid)
             if e is None:
                 out.append(RequestOutcome(rid, s[4], s[0], None, None, False, 0, "", s[5], 0))

@@ -89,9 +89,10 @@ class Service:
         return sum(len(i.queue) for i in self.instances)
 
     # -- admission -----------------------------------------------------------------------
-    def _accept(self, req: Request, reply: Callable[[Response], None]) -> None:
+    def _accept(self, req: Request, reply: Callable[[Request, Response], None]) -> None:
+        """A request arrived; *reply(req, resp)* is called when its response reaches the caller."""
         sim = self._sim
-        now = sim._env.now
+        now = sim._env._now
         insts = self.instances
         inst = insts[self._rr % len(insts)]
         self._rr += 1
@@ -110,11 +111,11 @@ class Service:
 
     def _refuse(self, req: Request, reply, status: int, reason: str) -> None:
         sim = self._sim
-        sim.journal.add(sim._env.now, "reject", self.name, req.source, req.trace_id, "",
+        sim.journal.add(sim._env._now, "reject", self.name, req.source, req.trace_id, "",
                         req.parent_id, req.msg, req.key, status, 0.0, reason)
         resp = Response(status, None, reason, service=self.name)
-        sim.network.send(self.name, req.source, "response", req.trace_id, req.parent_id, "",
-                         req.msg, req.key, status, lambda: reply(resp))
+        sim.network._post(self.name, req.source, "response", req.trace_id, req.parent_id, "",
+                          req.msg, req.key, status, reply, (req, resp))
 
     def _start(self, inst: _Instance, req: Request, reply, arrived: float) -> None:
         inst.in_flight += 1
@@ -122,7 +123,7 @@ class Service:
         inst._next += 1
         sim = self._sim
         span = sim._span_id()
-        now = sim._env.now
+        now = sim._env._now
         inst.active[token] = (req, span, now)
         _Execution(self, inst, token, req, span, reply, arrived, now)
 
@@ -152,7 +153,7 @@ class Service:
     # -- faults --------------------------------------------------------------------------
     def _crash(self, instance: int | None = None) -> None:
         sim = self._sim
-        now = sim._env.now
+        now = sim._env._now
         add = sim.journal.add
         for inst in self.instances:
             if instance is not None and inst.index != instance:
@@ -286,15 +287,14 @@ class _Execution:
         sim = svc._sim
         req = self.req
         name = svc.name
-        end = sim._env.now
+        end = sim._env._now
         resp.service = name
         status = resp.status
         sim.journal.add(end, "span.end", name, req.source, req.trace_id, self.span, req.parent_id,
                         req.msg, req.key, status, end - self.start, "server",
                         (("reason", resp.reason),) if resp.reason else ())
-        reply = self.reply
-        sim.network.send(name, req.source, "response", req.trace_id, self.span, req.parent_id,
-                         req.msg, req.key, status, lambda: reply(resp))
+        sim.network._post(name, req.source, "response", req.trace_id, self.span, req.parent_id,
+                          req.msg, req.key, status, self.reply, (req, resp))
         svc._release(inst, self.token)
 
 
