@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Context"]
 
+_NUMBER = (int, float)   # exact types (not bool) that skip validation on the hot path
+
 
 class Context:
     """Per-request handle given to handlers: ``ctx.work``, ``ctx.call``, ``ctx.log``, ``ctx.now``."""
@@ -95,7 +97,8 @@ class Context:
                 deadline = min(deadline, self.deadline)
         else:
             deadline = self.deadline
-        _validate_call(timeout, hedge)
+        if hedge is not None or not (timeout is None or type(timeout) in _NUMBER and timeout > 0):
+            _validate_call(timeout, hedge)   # the slow path, which also explains the mistake
         done = sim._env.event()
         _Call(sim, self.service, self.trace_id, self.span_id, target, body, timeout, deadline,
               retry, breaker, bulkhead, hedge, budget, partial(_fire, done))
