@@ -28,7 +28,9 @@ CPython compiled to WebAssembly and about twice as slow). The library's own mach
 not use SimPy processes: calls, handler executions, messages and load arrivals are chains
 of plain callbacks (see :class:`labs.context._Call` and :class:`labs.service._Execution`),
 and internal timers are bare :class:`_Timer` entries on SimPy's queue, processed by the
-same loop as every other event. Handlers still ``yield`` ordinary SimPy events.
+same loop as every other event. Handlers still ``yield`` ordinary SimPy events. The cycle
+collector is paused while a run goes (see :func:`_gc_paused`). None of this changes the
+determinism contract: order is still SimPy's (time, priority, insertion order).
 """
 
 from __future__ import annotations
@@ -220,7 +222,7 @@ class Simulation:
                 raise exc
 
     def _after(self, delay: float, fn: Callable[[Any], None], arg: Any = None) -> None:
-        """Call ``fn(timer)`` *delay* ms from now, ``timer.arg`` being *arg* (see :class:`_Timer`)."""
+        """Call ``fn(timer)`` *delay* ms from now; ``timer.arg`` is *arg* (see :class:`_Timer`)."""
         heappush(self._queue, (self._env._now + delay, _NORMAL, next(self._eid), _Timer(fn, arg)))
 
     # -- ids (all drawn in event order, so they are part of the deterministic trace) -----
