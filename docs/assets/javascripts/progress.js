@@ -459,7 +459,16 @@
 
   /* ---------- every page ---------- */
 
+  /** Names for two of the theme's ARIA widgets that have none (axe: serious). */
+  function nameThemeWidgets() {
+    var bar = document.querySelector(".md-progress");
+    if (bar && !bar.getAttribute("aria-label")) bar.setAttribute("aria-label", "Loading the page");
+    var search = document.querySelector(".md-search[role=dialog]");
+    if (search && !search.getAttribute("aria-label")) search.setAttribute("aria-label", "Search");
+  }
+
   function onPage() {
+    nameThemeWidgets();
     showStorageNotice();
     trackChapter();
     describeDiagrams();
