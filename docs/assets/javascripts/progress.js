@@ -168,6 +168,7 @@
       if (chapterLinks.length) tables.push({ table: t, links: chapterLinks });
     });
     tables.forEach(function (t) {
+      t.table.setAttribute("data-outline", "");
       t.links.forEach(function (a) {
         var n = chapterOf(a.href);
         var cell = a.closest("td") || a.parentElement;
