@@ -16,6 +16,7 @@ from .shedding import CoDelPolicy, LoadShedder
 # The simulation core (the determinism contract is in labs.core's docstring).
 from . import checkers, scenarios, viz
 from . import saga  # after checkers and viz, which it uses
+from . import shop  # after saga, which it uses
 from . import broker
 from .broker import Broker, ConsumerGroup, Record, RecordMetadata
 from .context import Context
@@ -81,6 +82,7 @@ __all__ = [
     "parse_traceparent",
     "saga",
     "scenarios",
+    "shop",
     "traceparent",
     "viz",
 ]

@@ -29,10 +29,9 @@ parts here keep the course's split between what the code does and what the world
 - Checkers over the journal: :func:`every_saga_finished`, :func:`conservation`, and
   :func:`saga_history` (a sequence diagram of one saga, drawn from its log lines).
 
-The default shop (:func:`shop_actions`, :data:`PLACE_ORDER`, :func:`make_orders`,
-:func:`build_shop`) is the chapter's running example: orders → payments → inventory →
-shipping, with correct, idempotent local transactions that also leave *tombstones*, so
-that a compensation that overtakes its action makes the late action harmless.
+The chapter's example shop (its saga, local transactions and ``build_shop``) is in
+:mod:`labs.shop`; nothing here knows about orders or payments except the default table
+names the checkers read.
 """
 
 from __future__ import annotations
@@ -42,15 +41,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .checkers import Violation
-from .errors import ConfigError, _check_int, _check_number, _check_probability
+from .errors import ConfigError, _check_int, _check_number
 from .messages import Response
 from .retry import Backoff, RetryPolicy
 from .viz import Mermaid, _safe
 
 __all__ = [
-    "Choreography", "EventChannel", "Orchestrator", "PLACE_ORDER", "Participant", "Saga",
-    "SagaRecord", "Step", "build_shop", "conservation", "every_saga_finished", "idempotent",
-    "make_orders", "rejected", "saga_history", "saga_records", "shop_actions", "tally",
+    "Choreography", "EventChannel", "Orchestrator", "Participant", "Saga", "SagaRecord",
+    "Step", "conservation", "every_saga_finished", "idempotent", "rejected", "saga_history",
+    "saga_records", "tally",
 ]
 
 TERMINAL = ("committed", "compensated")
@@ -154,16 +153,6 @@ class Saga:
             comp = f" / {s.compensation}" if s.compensation else ""
             parts.append(f"{s.name}: {s.service}.{s.action}{comp}{mark}")
         return f"Saga({self.name!r}: " + " → ".join(parts) + ")"
-
-
-#: The chapter's saga: order → payment → inventory (the pivot) → shipping → confirm.
-PLACE_ORDER = Saga("place-order", [
-    Step("create-order", "orders", "create", compensation="cancel"),
-    Step("charge-card", "payments", "charge", compensation="refund"),
-    Step("reserve-stock", "inventory", "reserve", pivot=True),
-    Step("ship", "shipping", "schedule"),
-    Step("confirm-order", "orders", "confirm"),
-])
 
 
 # -- local transactions -------------------------------------------------------------------
@@ -505,7 +494,7 @@ def _order_fields(order: Mapping) -> dict:
 
 def _start_load(sim, target: str, orders: list[dict], rate: float) -> None:
     if not isinstance(orders, list) or not orders:
-        raise ConfigError("orders must be a non-empty list of order dicts (see make_orders).")
+        raise ConfigError("orders must be a non-empty list of order dicts (see labs.shop.make_orders).")
     _check_number("rate", rate, low=0.0, low_open=True, fix="Orders per second, e.g. 20.")
     gap = 1000.0 / rate
     n = len(orders)
@@ -655,166 +644,6 @@ class Choreography:
         ev = {"type": event_type, "saga": sid, "id": f"{sid}/{event_type}", "order": order}
         ctx.call(self.channel.name, {"publish": ev}, timeout=self.publish_timeout,
                  retry=self.channel.retry)
-
-
-# -- the shop -----------------------------------------------------------------------------
-def create_order(db, cmd):
-    """orders.create: a pending order (a semantic lock); refused if already cancelled."""
-    orders = db.setdefault("orders", {})
-    if orders.get(cmd["saga"]) == "cancelled":
-        return rejected("order already cancelled")
-    orders.setdefault(cmd["saga"], "pending")
-    return {"ok": True}
-
-
-def cancel_order(db, cmd):
-    """orders.cancel: the order stays, with status cancelled (a tombstone for a late create)."""
-    db.setdefault("orders", {})[cmd["saga"]] = "cancelled"
-    return {"ok": True}
-
-
-def confirm_order(db, cmd):
-    """orders.confirm: the last step lifts the semantic lock."""
-    db.setdefault("orders", {})[cmd["saga"]] = "confirmed"
-    return {"ok": True}
-
-
-def charge(db, cmd):
-    """payments.charge: move the total from the customer to the shop, once per key."""
-    charges = db.setdefault("charges", {})
-    prior = charges.get(cmd["key"])
-    if prior is not None:                       # a duplicate, or late after a refund
-        return {"ok": True} if prior["state"] == "charged" else rejected(prior["state"])
-    bal = db["balance"]
-    amount = cmd["total"]
-    if bal.get(cmd["customer"], 0) < amount:
-        charges[cmd["key"]] = {"state": "declined", "amount": 0}
-        return rejected("declined")
-    bal[cmd["customer"]] -= amount
-    bal["shop"] = bal.get("shop", 0) + amount
-    charges[cmd["key"]] = {"state": "charged", "amount": amount}
-    return {"ok": True}
-
-
-def refund(db, cmd):
-    """payments.refund: give back what this key charged; with no charge, leave a tombstone."""
-    charges = db.setdefault("charges", {})
-    prior = charges.get(cmd["key"])
-    if prior is not None and prior["state"] == "charged":
-        bal = db["balance"]
-        bal[cmd["customer"]] += prior["amount"]
-        bal["shop"] -= prior["amount"]
-    charges[cmd["key"]] = {"state": "refunded", "amount": 0}
-    return {"ok": True}
-
-
-def reserve(db, cmd):
-    """inventory.reserve: take the items off the shelf, once per key; remember a refusal."""
-    res = db.setdefault("reservations", {})
-    prior = res.get(cmd["key"])
-    if prior is not None:
-        return {"ok": True} if prior == "reserved" else rejected(prior)
-    stock = db["stock"]
-    if stock.get(cmd["sku"], 0) < cmd["qty"]:
-        res[cmd["key"]] = "out of stock"
-        return rejected("out of stock")
-    stock[cmd["sku"]] -= cmd["qty"]
-    res[cmd["key"]] = "reserved"
-    return {"ok": True}
-
-
-def release(db, cmd):
-    """inventory.release: put reserved items back; with no reservation, leave a tombstone."""
-    res = db.setdefault("reservations", {})
-    if res.get(cmd["key"]) == "reserved":
-        db["stock"][cmd["sku"]] += cmd["qty"]
-    res[cmd["key"]] = "released"
-    return {"ok": True}
-
-
-def schedule(db, cmd):
-    """shipping.schedule: one parcel per key, however often it is asked."""
-    ships = db.setdefault("shipments", {})
-    if cmd["key"] not in ships:
-        ships[cmd["key"]] = cmd.get("sku", "")
-        db.setdefault("parcels", {})
-        db["parcels"]["sent"] = db["parcels"].get("sent", 0) + 1
-    return {"ok": True}
-
-
-def shop_actions() -> dict[str, dict[str, Callable]]:
-    """The shop's correct local transactions, by service: idempotent, with tombstones."""
-    return {
-        "orders": {"create": create_order, "cancel": cancel_order, "confirm": confirm_order},
-        "payments": {"charge": charge, "refund": refund},
-        "inventory": {"reserve": reserve, "release": release},
-        "shipping": {"schedule": schedule},
-    }
-
-
-def make_orders(rng, n: int, customers: Iterable[str] = ("ada", "bob", "cy", "dee"),
-                skus: Iterable[str] = ("book", "lamp", "mug"), fail_rate: float = 0.0,
-                fail_steps: Iterable[str] = ("create-order", "charge-card", "reserve-stock"),
-                max_total: int = 4000) -> list[dict]:
-    """*n* random orders drawn from *rng* (use ``sim.rng`` before ``sim.run``).
-
-    With probability *fail_rate* an order carries ``fail``: the name of one step in
-    *fail_steps* that will refuse it for a business reason (a bad address, a fraud flag);
-    the natural refusals (no money, no stock) come on top.
-    """
-    _check_int("n", n, low=1)
-    _check_probability("fail_rate", fail_rate)
-    customers, skus, fail_steps = list(customers), list(skus), list(fail_steps)
-    out = []
-    for i in range(n):
-        o = {"id": i + 1, "customer": rng.choice(customers), "sku": rng.choice(skus),
-             "qty": rng.randint(1, 3), "total": 100 * rng.randint(5, max_total // 100)}
-        if fail_rate and fail_steps and rng.random() < fail_rate:
-            o["fail"] = rng.choice(fail_steps)
-        out.append(o)
-    return out
-
-
-def build_shop(sim, mode: str = "orchestrated", orders: int | list = 20, rate: float = 20.0,
-               saga: Saga = PLACE_ORDER, actions: Mapping | None = None,
-               balances: Mapping[str, int] | None = None, stock: Mapping[str, int] | None = None,
-               idempotent: bool = False, fail_rate: float = 0.1, recover_every: float | None = 500.0,
-               horizon: float = 30_000.0, timeout: float = 40.0, max_attempts: int = 4) -> dict:
-    """Build the shop on *sim*: four participants and an orchestrator or a choreography.
-
-    *actions* overrides local transactions by service (``{"payments": {"refund": fn}}``);
-    *idempotent* wraps every action in :func:`idempotent`. Returns the parts
-    (``participants``, ``orchestrator`` or ``choreography``, ``orders``).
-    """
-    if mode not in ("orchestrated", "choreographed"):
-        raise ConfigError(f"mode must be 'orchestrated' or 'choreographed', got {mode!r}.")
-    table = shop_actions()
-    for svc, acts in (actions or {}).items():
-        table.setdefault(svc, {}).update(acts)
-    if isinstance(orders, int):
-        orders = make_orders(sim.rng, orders, fail_rate=fail_rate)
-    dbs = {
-        "orders": {"orders": {}},
-        "payments": {"balance": dict(balances or {"ada": 60_000, "bob": 60_000, "cy": 30_000,
-                                                  "dee": 8_000, "shop": 0})},
-        "inventory": {"stock": dict(stock or {"book": 40, "lamp": 16, "mug": 50})},
-        "shipping": {"parcels": {"sent": 0}},
-    }
-    services = sorted({s.service for s in saga.steps})
-    parts = [Participant(svc, dbs.get(svc, {}), table.get(svc, {}), idempotent=idempotent)
-             for svc in services]
-    out: dict[str, Any] = {"participants": {p.name: p for p in parts}, "orders": orders}
-    if mode == "orchestrated":
-        for p in parts:
-            p.install(sim)
-        orch = Orchestrator(saga, timeout=timeout, max_attempts=max_attempts)
-        orch.install(sim, orders, rate=rate, recover_every=recover_every, horizon=horizon)
-        out["orchestrator"] = orch
-    else:
-        chor = Choreography(saga, EventChannel(timeout=timeout), parts)
-        chor.install(sim, orders, rate=rate)
-        out["choreography"] = chor
-    return out
 
 
 # -- reading a run --------------------------------------------------------------------------
