@@ -97,7 +97,7 @@ def _md_link(target: str, page) -> str:
 
 
 def _outline(page) -> str:
-    rows = ["| # | Chapter | What you will be able to do | |", "|---|---|---|---|"]
+    rows = ["| # | Chapter | What you will be able to do | Status |", "|---|---|---|---|"]
     for c in CHAPTERS:
         if c.number in _published:
             link = _md_link(c.page, page)
