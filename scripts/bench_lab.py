@@ -3,8 +3,8 @@
 
 Opens a lab of the built site in Debian's Chromium, runs its first code cell, and measures
 the time until that cell has run in the Pyodide kernel (its prompt shows a number): *cold*
-with a fresh browser profile (nothing
-cached), then *warm* (same profile, page reopened). Prints the site's size by part.
+with a fresh browser profile (nothing cached), then *warm* (same profile, page reopened).
+Prints the site's size by part.
 
     .venv/bin/python scripts/bench_lab.py [--lab ch01/availability] [--runs 3]
 """
