@@ -28,7 +28,7 @@ from .errors import (ConfigError, DeadlineError, DuplicateServiceError, LabsErro
 from .journal import Event
 from .load import Burst, RequestOutcome
 from .messages import Request, Response
-from .metrics import Histogram, Red
+from .metrics import Histogram, Red, percentile
 from .result import Result
 from .tracing import Span, Trace, parse_traceparent, traceparent
 
@@ -80,6 +80,7 @@ __all__ = [
     "broker",
     "checkers",
     "parse_traceparent",
+    "percentile",
     "saga",
     "scenarios",
     "shop",

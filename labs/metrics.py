@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Histogram", "Metrics", "Red"]
+from .errors import ConfigError
+
+__all__ = ["Histogram", "Metrics", "Red", "percentile"]
 
 
 def _percentile(sorted_values: list[float], p: float) -> float:
@@ -24,6 +26,20 @@ def _percentile(sorted_values: list[float], p: float) -> float:
         return 0.0
     k = max(1, math.ceil(p / 100.0 * len(sorted_values)))
     return sorted_values[min(k, len(sorted_values)) - 1]
+
+
+def percentile(values, p: float) -> float:
+    """The nearest-rank *p*-th percentile (0–100) of *values* (0.0 for no values).
+
+    Nearest rank (the smallest value with at least *p* % of the values at or below it)
+    is what latency dashboards usually mean by p99, and it is always a value that was
+    really observed; every lab and every metric of this package uses this one definition,
+    so a p99 means the same thing everywhere in the course.
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 100:
+        raise ConfigError(f"percentile p={p!r} is outside [0, 100]; "
+                          "pass e.g. 50 for the median or 99 for p99")
+    return _percentile(sorted(values), p)
 
 
 @dataclass(frozen=True)

@@ -147,3 +147,14 @@ def test_line_chart_of_counts_has_whole_number_ticks():
     assert counts.spec["encoding"]["x"]["axis"] == {"tickMinStep": 1, "format": "d"}
     times = labs.viz.line({"p50": [(0.5, 5.0), (2, 6.0)]})
     assert "axis" not in times.spec["encoding"]["x"]
+
+
+def test_percentile_is_nearest_rank_and_validates_p():
+    """labs.percentile is the nearest-rank definition every metric uses; p outside [0, 100] says so."""
+    values = [5, 1, 4, 2, 3, 6, 7, 8, 9, 10]
+    assert labs.percentile(values, 50) == 5
+    assert labs.percentile(values, 99) == 10
+    assert labs.percentile(values, 0) == 1
+    assert labs.percentile([], 99) == 0.0
+    with pytest.raises(labs.ConfigError, match=r"outside \[0, 100\]"):
+        labs.percentile(values, 150)
