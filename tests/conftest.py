@@ -6,9 +6,18 @@ tier reads `site/` and `build/`. A missing build fails loudly with the command t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests explore new random cases on a developer's machine, and replay a fixed,
+# derandomized set in CI (CI=true), so a red CI always reproduces and a green one is not luck
+# of the draw. A failure found locally prints the example to add as an @example.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "site"
