@@ -12,11 +12,12 @@ with more than a few dozen arrows teaches nothing. :func:`sequence` draws whole 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["Mermaid", "VegaLite", "bar", "histogram", "line", "sequence", "timeseries",
-           "waterfall"]
+__all__ = ["Mermaid", "Table", "VegaLite", "bar", "histogram", "line", "sequence", "table",
+           "timeseries", "waterfall"]
 
 VEGA_MIME = "application/vnd.vegalite.v5+json"
 _SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
@@ -53,6 +54,53 @@ class VegaLite:
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
         return {VEGA_MIME: self.spec, "text/plain": self.text}
+
+
+class Table:
+    """Rows of measurements side by side: an HTML table in a notebook, aligned text elsewhere."""
+
+    def __init__(self, rows: list[tuple[str, Mapping[str, Any]]], title: str = "") -> None:
+        self.rows, self.title = rows, title
+        self.columns = list(rows[0][1]) if rows else []
+
+    def __str__(self) -> str:
+        if not self.rows:
+            return self.title or "(no rows)"
+        w = max(len(label) for label, _ in self.rows)
+        out = [self.title] if self.title else []
+        out.append(" " * w + "  " + "  ".join(f"{c:>9}" for c in self.columns))
+        for label, d in self.rows:
+            out.append(label.ljust(w) + "  " + "  ".join(f"{d[c]!s:>9}" for c in self.columns))
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        caption = f"<caption>{esc(self.title)}</caption>" if self.title else ""
+        head = "".join(f'<th scope="col">{esc(str(c))}</th>' for c in self.columns)
+        body = "".join(
+            f'<tr><th scope="row">{esc(label)}</th>'
+            + "".join(f"<td>{esc(str(d[c]))}</td>" for c in self.columns) + "</tr>"
+            for label, d in self.rows)
+        return (f"<table>{caption}<thead><tr><th></th>{head}</tr></thead>"
+                f"<tbody>{body}</tbody></table>")
+
+
+def table(rows: Iterable[tuple[str, Mapping[str, Any]]], title: str = "") -> Table:
+    """A table of labelled rows, e.g. ``[("sync", {"p99": 12.5}), ("async", {...})]``.
+
+    Every row should have the same keys (the columns); display it as the last expression
+    of a cell, or ``print`` it for text.
+    """
+    rows = [(str(label), dict(d)) for label, d in rows]
+    if rows:
+        cols = list(rows[0][1])
+        for label, d in rows:
+            if list(d) != cols:
+                raise ValueError(f"row {label!r} has columns {list(d)}, not {cols}; "
+                                 "give every row the same keys in the same order")
+    return Table(rows, title)
 
 
 def _safe(name: str) -> str:

@@ -19,6 +19,8 @@
 # event for event. Change a knob, rerun the cells below it.
 
 # %%
+from IPython.display import display
+
 import labs
 from labs import percentile  # nearest rank: the course's one definition of p99
 
@@ -195,12 +197,8 @@ def p99_over_time(result, entry, bucket=500):
 
 
 def table(rows):
-    """Print a list of (label, dict) as an aligned table."""
-    cols = list(rows[0][1])
-    w = max(len(label) for label, _ in rows)
-    print(" " * w + "  " + "  ".join(f"{c:>9}" for c in cols))
-    for label, d in rows:
-        print(label.ljust(w) + "  " + "  ".join(f"{d[c]:>9}" for c in cols))
+    """Show a list of (label, dict) as a table (labs.viz.table), wherever it is called."""
+    display(labs.viz.table(rows))
 
 # %% [markdown]
 # ## 1. Both designs, calm

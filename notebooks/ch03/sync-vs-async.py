@@ -15,6 +15,8 @@
 # Every run is seeded: change a knob and rerun the cells below it.
 
 # %%
+from IPython.display import display
+
 import labs
 from labs import percentile  # nearest rank: the course's one definition of p99
 
@@ -124,11 +126,8 @@ def measure(result):
 
 
 def table(rows):
-    cols = list(rows[0][1])
-    w = max(len(label) for label, _ in rows)
-    print(" " * w + "  " + "  ".join(f"{c:>9}" for c in cols))
-    for label, d in rows:
-        print(label.ljust(w) + "  " + "  ".join(f"{d[c]:>9}" for c in cols))
+    """Show a list of (label, dict) as a table (labs.viz.table), wherever it is called."""
+    display(labs.viz.table(rows))
 
 
 def p99_over_time(result, bucket=500):

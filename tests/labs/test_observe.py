@@ -158,3 +158,16 @@ def test_percentile_is_nearest_rank_and_validates_p():
     assert labs.percentile([], 99) == 0.0
     with pytest.raises(labs.ConfigError, match=r"outside \[0, 100\]"):
         labs.percentile(values, 150)
+
+
+def test_table_shows_rows_as_html_and_aligned_text():
+    """labs.viz.table: one header per column, one row per label, in HTML and in text."""
+    t = labs.viz.table([("sync", {"p99": 12.5, "ok": 0.9}), ("async", {"p99": 3.0, "ok": 1.0})],
+                       title="checkout")
+    html = t._repr_html_()
+    assert "<caption>checkout</caption>" in html and html.count('<th scope="row">') == 2
+    lines = str(t).splitlines()
+    assert lines[0] == "checkout" and lines[1].split() == ["p99", "ok"]
+    assert lines[2].split() == ["sync", "12.5", "0.9"]
+    with pytest.raises(ValueError, match="same keys"):
+        labs.viz.table([("a", {"x": 1}), ("b", {"y": 2})])
