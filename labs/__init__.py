@@ -1,91 +1,118 @@
 """labs: deterministic, seeded, virtual-time simulations of microservices.
 
-Every lab in the course imports this package, in CPython and in Pyodide alike. Layout:
-one module per concept (core, network, service, load, faults, journal, metrics, tracing,
-viz, resilience parts, patterns); the public names are re-exported here and listed in
-``__all__``, which a test keeps in step with the reference page.
+Every lab in the course imports this package, in CPython and in Pyodide alike, and only
+through this module: ``import labs`` or ``from labs import X``. The folders below it are
+the architecture (see ``labs/README.md`` for the picture):
+
+- ``labs.kernel``: the simulation itself: world, random streams, services, calls, network,
+  faults, load, journal, result. The determinism contract is in :mod:`labs.kernel.core`.
+- ``labs.observe``: what is read from a run: metrics, tracing, pictures, checkers,
+  exercise checks.
+- ``labs.resilience``: parts a caller puts around a call: breakers, retries and backoff,
+  bulkheads, rate limits, load shedding.
+- one package per family of patterns the chapters add (``labs.messaging``, ``labs.data``,
+  ``labs.traffic``, ``labs.delivery``, ``labs.security``, ``labs.config``,
+  ``labs.verification``), and the course's running example (``labs.shop``) and reference
+  scenarios (``labs.scenarios``) on top.
+
+A lower layer never imports a higher one (a test keeps it so). Names are loaded on first
+use, so a lab that never touches sagas or brokers never imports them: the first cell of
+a lab in the browser pays only for what it uses.
 """
 
-from .exercises import CHECK_MIME, CheckReport, CheckResult, Checks
-from .breaker import BreakerConfig, BreakerMetrics, CircuitBreaker
-from .bulkhead import Bulkhead, BulkheadMetrics
-from .ratelimit import TokenBucket
-from .retry import AdaptiveThrottle, Backoff, RetryBudget, RetryPolicy
-from .shedding import CoDelPolicy, LoadShedder
+from __future__ import annotations
 
-# The simulation core (the determinism contract is in labs.core's docstring).
-from . import checkers, scenarios, viz
-from . import saga  # after checkers and viz, which it uses
-from . import shop  # after saga, which it uses
-from . import broker
-from .broker import Broker, ConsumerGroup, Record, RecordMetadata
-from .context import Context
-from .core import Simulation
-from .distributions import (Constant, Distribution, Exponential, LogNormal, Mixture, Normal,
-                            Uniform)
-from .errors import (ConfigError, DeadlineError, DuplicateServiceError, LabsError,
-                     UnknownServiceError)
-from .journal import Event
-from .load import Burst, RequestOutcome
-from .messages import Request, Response
-from .metrics import Histogram, Red, percentile
-from .result import Result
-from .tracing import Span, Trace, parse_traceparent, traceparent
+from importlib import import_module
 
-__all__ = [
-    "AdaptiveThrottle",
-    "Backoff",
-    "BreakerConfig",
-    "BreakerMetrics",
-    "Broker",
-    "Bulkhead",
-    "BulkheadMetrics",
-    "Burst",
-    "CHECK_MIME",
-    "CheckReport",
-    "CheckResult",
-    "Checks",
-    "CircuitBreaker",
-    "CoDelPolicy",
-    "ConfigError",
-    "Constant",
-    "ConsumerGroup",
-    "Context",
-    "DeadlineError",
-    "Distribution",
-    "DuplicateServiceError",
-    "Event",
-    "Exponential",
-    "Histogram",
-    "LabsError",
-    "LoadShedder",
-    "LogNormal",
-    "Mixture",
-    "Normal",
-    "Record",
-    "RecordMetadata",
-    "Red",
-    "Request",
-    "RequestOutcome",
-    "Response",
-    "Result",
-    "RetryBudget",
-    "RetryPolicy",
-    "Simulation",
-    "Span",
-    "TokenBucket",
-    "Trace",
-    "Uniform",
-    "UnknownServiceError",
-    "broker",
-    "checkers",
-    "parse_traceparent",
-    "percentile",
-    "saga",
-    "scenarios",
-    "shop",
-    "traceparent",
-    "viz",
-]
+# Public name -> the module that defines it (relative to this package). A name that is a
+# module itself (``labs.viz``) maps to that module's path and is marked with a leading "=".
+_EXPORTS: dict[str, str] = {
+    # kernel: the world and what flows through it
+    "Simulation": ".kernel.core",
+    "Context": ".kernel.context",
+    "Request": ".kernel.messages",
+    "Response": ".kernel.messages",
+    "Burst": ".kernel.load",
+    "RequestOutcome": ".kernel.load",
+    "Event": ".kernel.journal",
+    "Result": ".kernel.result",
+    "Constant": ".kernel.distributions",
+    "Distribution": ".kernel.distributions",
+    "Exponential": ".kernel.distributions",
+    "LogNormal": ".kernel.distributions",
+    "Mixture": ".kernel.distributions",
+    "Normal": ".kernel.distributions",
+    "Uniform": ".kernel.distributions",
+    "ConfigError": ".kernel.errors",
+    "DeadlineError": ".kernel.errors",
+    "DuplicateServiceError": ".kernel.errors",
+    "LabsError": ".kernel.errors",
+    "UnknownServiceError": ".kernel.errors",
+    # observe: reading a run
+    "Histogram": ".observe.metrics",
+    "Red": ".observe.metrics",
+    "percentile": ".observe.metrics",
+    "Span": ".observe.tracing",
+    "Trace": ".observe.tracing",
+    "parse_traceparent": ".observe.tracing",
+    "traceparent": ".observe.tracing",
+    "CHECK_MIME": ".observe.exercises",
+    "CheckReport": ".observe.exercises",
+    "CheckResult": ".observe.exercises",
+    "Checks": ".observe.exercises",
+    "quote": ".observe.quotes",
+    "checkers": "=.observe.checkers",
+    "viz": "=.observe.viz",
+    # resilience: around a call
+    "BreakerConfig": ".resilience.breaker",
+    "BreakerMetrics": ".resilience.window",
+    "CircuitBreaker": ".resilience.breaker",
+    "Bulkhead": ".resilience.bulkhead",
+    "BulkheadMetrics": ".resilience.bulkhead",
+    "TokenBucket": ".resilience.ratelimit",
+    "AdaptiveThrottle": ".resilience.retry",
+    "RetryBudget": ".resilience.retry",
+    "RetryPolicy": ".resilience.retry",
+    "Backoff": ".resilience.backoff",
+    "CoDelPolicy": ".resilience.shedding",
+    "LoadShedder": ".resilience.shedding",
+    # messaging (ch03)
+    "Broker": ".messaging.broker",
+    "Record": ".messaging.broker",
+    "RecordMetadata": ".messaging.broker",
+    "ConsumerGroup": ".messaging.consumer",
+    "broker": "=.messaging.broker",
+    # data (ch07, ch08, ch15)
+    "saga": "=.data.saga",
+    # traffic (ch04, ch05, ch17)
+    # delivery (ch10, ch12, ch18)
+    # security (ch11)
+    # config (ch14)
+    # verification (ch09, ch16)
+    # the course's running example and reference scenarios
+    "shop": "=.shop",
+    "scenarios": "=.scenarios",
+}
+
+__all__ = sorted(_EXPORTS)
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Load a public name on first use (PEP 562), then keep it as a plain attribute."""
+    try:
+        where = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'labs' has no attribute {name!r}. The public names are "
+                             "in labs.__all__ (and on the course's labs API reference page).") from None
+    if where.startswith("="):
+        value = import_module(where[1:], __name__)
+    else:
+        value = getattr(import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -9,12 +9,12 @@ runtimes disagree anywhere, this hash shows it.
 
 from __future__ import annotations
 
-from .breaker import BreakerConfig, CircuitBreaker
-from .core import Simulation
-from .distributions import Exponential, LogNormal
-from .messages import Response
-from .result import Result
-from .retry import Backoff, RetryPolicy
+from .resilience.breaker import BreakerConfig, CircuitBreaker
+from .kernel.core import Simulation
+from .kernel.distributions import Exponential, LogNormal
+from .kernel.messages import Response
+from .kernel.result import Result
+from .resilience.retry import Backoff, RetryPolicy
 
 __all__ = ["build_reference", "reference"]
 

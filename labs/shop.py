@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .errors import ConfigError, _check_int, _check_probability
-from .saga import Choreography, EventChannel, Orchestrator, Participant, Saga, Step, rejected
+from .kernel.errors import ConfigError, _check_int, _check_probability
+from .data.saga import Choreography, EventChannel, Orchestrator, Participant, Saga, Step, rejected
 
 __all__ = [
     "PLACE_ORDER", "build_shop", "cancel_order", "charge", "confirm_order", "create_order",

@@ -27,7 +27,7 @@ import inspect
 
 import labs
 from labs import Checks, saga, shop
-from labs.saga import Step, Saga
+Step, Saga = saga.Step, saga.Saga
 
 shop.PLACE_ORDER
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labs.breaker import BreakerConfig, CircuitBreaker
+from labs.resilience.breaker import BreakerConfig, CircuitBreaker
 
 
 def small(**kw):

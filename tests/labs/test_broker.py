@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import labs
-from labs.broker import Broker, deliveries, duplicates, lag_over_time, partition_for
+from labs.messaging.broker import Broker, deliveries, duplicates, lag_over_time, partition_for
 
 
 def world(seed=1, partitions=3, n=30, rate=200.0, keys=5, **group):

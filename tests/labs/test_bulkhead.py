@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labs.bulkhead import Bulkhead
+from labs.resilience.bulkhead import Bulkhead
 
 
 def test_defaults_match_resilience4j():

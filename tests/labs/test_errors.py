@@ -1,7 +1,7 @@
 """Errors: the hierarchy and messages that say what to fix."""
 
 import labs
-from labs.errors import _unknown_service
+from labs.kernel.errors import _unknown_service
 
 
 def test_hierarchy_is_value_error():

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labs.ratelimit import TokenBucket
+from labs.resilience.ratelimit import TokenBucket
 
 
 def test_starts_full_and_refills_at_rate():

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labs.retry import AdaptiveThrottle, Backoff, RetryBudget, RetryPolicy
+from labs import AdaptiveThrottle, Backoff, RetryBudget, RetryPolicy
 
 
 def test_exponential_is_capped_power_of_multiplier():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labs.shedding import CoDelPolicy, LoadShedder
+from labs.resilience.shedding import CoDelPolicy, LoadShedder
 
 
 def test_no_limits_admits_everything():

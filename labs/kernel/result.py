@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from .journal import Event, Journal
 from .load import RequestOutcome
-from .metrics import Metrics, _percentile
-from .tracing import Traces
+from ..observe.metrics import Metrics, _percentile
+from ..observe.tracing import Traces
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import Simulation

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from ..kernel.errors import ConfigError
 
 __all__ = ["Histogram", "Metrics", "Red", "percentile"]
 
@@ -176,11 +176,11 @@ class Metrics:
         the last are included (value 0), so a chart shows gaps as gaps.
         """
         if not bucket > 0:
-            from .errors import ConfigError
+            from ..kernel.errors import ConfigError
             raise ConfigError(f"bucket must be > 0 ms, got {bucket!r}. Use e.g. bucket=1000.")
         known = ("rate", "errors", "p50", "p90", "p99", "mean", "count")
         if metric not in known:
-            from .errors import ConfigError
+            from ..kernel.errors import ConfigError
             raise ConfigError(f"metric must be one of {known}, got {metric!r}.")
         items = self._durations().get(service, [])
         if not items:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 try:  # The package's error hierarchy, once it lands; plain ValueError until then.
-    from .errors import ConfigError as _ConfigError  # type: ignore[import-not-found]
+    from ..kernel.errors import ConfigError as _ConfigError  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - depends on the state of the package
     _ConfigError = ValueError  # type: ignore[misc,assignment]
 

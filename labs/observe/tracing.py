@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from ..kernel.errors import ConfigError
 
 __all__ = ["Span", "Trace", "Traces", "parse_traceparent", "traceparent"]
 
