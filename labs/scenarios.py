@@ -16,7 +16,7 @@ from .kernel.messages import Response
 from .kernel.result import Result
 from .resilience.retry import Backoff, RetryPolicy
 
-__all__ = ["build_reference", "reference"]
+__all__ = ["build_reference", "parity_digests", "reference"]
 
 
 def build_reference(seed: int = 7, requests: int = 300, rate: float = 100.0) -> Simulation:
@@ -64,3 +64,30 @@ def build_reference(seed: int = 7, requests: int = 300, rate: float = 100.0) -> 
 def reference(seed: int = 7, requests: int = 300) -> Result:
     """Run the reference scenario with *seed*; the same seed gives the same journal hash."""
     return build_reference(seed, requests).run()
+
+
+def _parity(seed: int) -> str:
+    """The kernel's parity digest: the reference scenario's journal hash."""
+    return reference(seed=seed).journal_hash()
+
+
+def parity_digests(seeds) -> dict[str, dict[str, str]]:
+    """``{module: {seed: digest}}`` for every ``labs`` module that defines ``_parity(seed)``.
+
+    Why: the same seed must give the same journal in CPython and in Pyodide. Each part a
+    chapter adds defines a small ``_parity`` scenario in its own module; the browser test
+    runs this function in both runtimes and compares the results, so a new part is covered
+    without editing a shared list. Modules are visited in sorted order.
+    """
+    import importlib
+    import pkgutil
+
+    import labs
+
+    out: dict[str, dict[str, str]] = {}
+    for info in sorted(pkgutil.walk_packages(labs.__path__, "labs."), key=lambda i: i.name):
+        module = importlib.import_module(info.name)
+        fn = getattr(module, "_parity", None)
+        if callable(fn):
+            out[info.name] = {str(s): str(fn(s)) for s in seeds}
+    return out

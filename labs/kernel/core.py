@@ -40,7 +40,6 @@ import math
 from collections.abc import Callable
 from contextlib import contextmanager
 from heapq import heappop, heappush
-from random import Random
 from typing import Any
 
 import simpy
@@ -52,6 +51,7 @@ from .load import ClosedLoad, OpenLoad
 from .network import Network
 from .result import Result
 from .service import Service
+from .streams import Streams
 
 __all__ = ["Simulation"]
 
@@ -102,8 +102,10 @@ class Simulation:
             raise ConfigError(f"handler_errors must be 'raise' (show the traceback) or '500' (answer "
                               f"500 and log it), got {handler_errors!r}.")
         self.seed = seed
-        #: The run's only random generator. Draw from it; never from the ``random`` module.
-        self.rng = Random(seed)
+        #: The run's named random streams (see :mod:`labs.kernel.streams`): ``sim.stream(name)``.
+        self.stream = Streams(seed)
+        #: The stream for code that has no better name for its draws ("sim").
+        self.rng = self.stream("sim")
         #: What a Python exception in a handler does: ``"raise"`` it or answer ``500``.
         self.handler_errors = handler_errors
         self._env = env = simpy.Environment()

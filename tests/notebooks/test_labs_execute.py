@@ -60,9 +60,9 @@ def test_student_version_contains_no_solution(lab):
 
 
 @pytest.mark.parametrize("lab", LABS, ids=IDS)
-def test_solution_runs_and_passes_every_check(lab):
+def test_solution_runs_and_passes_every_check(lab, solution_run):
     """The solution version runs with no error, and every check (hidden too) passes."""
-    node = execute(to_notebook(lab, "solution"))
+    node, _ = solution_run(lab)
     assert errors(node) == []
     reports = check_reports(node)
     assert {r["exercise"] for r in reports} == {e.id for e in lab.exercises}
