@@ -1,0 +1,1 @@
+"""Configuration: EDN and Aero-style configuration, resolved per profile (chapter 14)."""

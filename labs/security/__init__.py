@@ -1,0 +1,1 @@
+"""Security: identities and tokens between services (chapter 11)."""
