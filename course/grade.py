@@ -39,8 +39,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import io
 import json
+import os
 import queue
+import re
 import sys
 import tempfile
 import time
@@ -156,14 +160,20 @@ def _grade_one(sub: Submission, labs, lab_name, limits: Limits, partial: bool, s
                       f"{size} bytes, more than the limit of {limits.max_bytes}")
     try:
         nb = json.loads(path.read_bytes().decode("utf-8"))
-        if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-            raise ValueError("no list of cells")
-        if int(nb.get("nbformat", 4)) < 4:
-            import nbformat
+        if not isinstance(nb, dict):
+            raise ValueError("the file is JSON but not a notebook object")
+        if isinstance(nb.get("nbformat"), int) and nb["nbformat"] < 4:
+            import nbformat   # an old notebook (v3: worksheets): convert it, as Jupyter does
             nb = json.loads(nbformat.writes(nbformat.reads(json.dumps(nb), as_version=4)))
-        for cell in nb["cells"]:
-            if not isinstance(cell, dict) or "cell_type" not in cell:
-                raise ValueError("a cell without a cell_type")
+        if not isinstance(nb.get("cells"), list):
+            raise ValueError("no list of cells")
+        for n, cell in enumerate(nb["cells"], start=1):
+            if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+                raise ValueError(f"cell {n} has no valid cell_type")
+            source = cell.get("source", "")
+            if not (isinstance(source, str) or (isinstance(source, list)
+                                                and all(isinstance(x, str) for x in source))):
+                raise ValueError(f"cell {n}'s source is neither text nor a list of lines")
     except Exception as err:
         return _whole(sub, target, "invalid-notebook", f"cannot read it as a notebook: {err}"[:300])
     sub.student = _student_of(path, nb)
@@ -259,7 +269,8 @@ def _score(sub: Submission, lab: Lab, cells: list[dict], run: dict, limits: Limi
         elif reports and all(r.get("status") == "passed" for r in reports):
             status, points = "passed", float(ex.points)
         else:
-            points = round(ex.points * passed / total, 2) if partial and total else 0.0
+            points = min(float(ex.points), round(ex.points * min(passed, total) / total, 2)) \
+                if partial and total > 0 and passed >= 0 else 0.0
             statuses = {r.get("status") for r in reports}
             if any(k in network_cells for k, e in owner.items() if e == ex.id) or any(
                     "Network is unreachable" in e["evalue"]
@@ -271,12 +282,31 @@ def _score(sub: Submission, lab: Lab, cells: list[dict], run: dict, limits: Limi
             elif learner_errors:
                 status = "error"
                 detail += f"; {learner_errors[0]['ename']}: {learner_errors[0]['evalue']}"[:200]
-            elif statuses == {"not-yet"}:
+            elif statuses == {"not-yet"} or _untouched(lab, cells, owner, ex.id):
                 status = "not-attempted"
             else:
                 status = "failed"
         sub.rows.append(Row(sub.student, ex.id, points, ex.points, status, lab.name,
                             sub.path.name, detail))
+
+
+def _untouched(lab: Lab, cells: list[dict], owner: dict[int, str], exercise: str) -> bool:
+    """True when every learner cell of *exercise* is still exactly as the course published it
+    (an untouched exercise is "not attempted", even if its checks fail on the stubs)."""
+    published = _published_sources(lab)
+    mine = [cells[k]["source"].strip() for k, e in owner.items() if e == exercise]
+    return bool(mine) and all(src in published for src in mine)
+
+
+_PUBLISHED: dict[str, set[str]] = {}
+
+
+def _published_sources(lab: Lab) -> set[str]:
+    if lab.name not in _PUBLISHED:
+        from course.notebooks import to_notebook
+        _PUBLISHED[lab.name] = {c["source"].strip() for c in to_notebook(lab, "student")["cells"]
+                                if c["cell_type"] == "code"}
+    return _PUBLISHED[lab.name]
 
 
 # --------------------------------------------------------------------------- feedback
@@ -386,25 +416,34 @@ def grade(submissions: Path, out: Path, *, lab: str | None = None, timeout: floa
                 progress(f"[{n:>{len(str(len(paths)))}}/{len(paths)}] {sub.path.name}: "
                          f"{sub.student}, {sub.lab or '?'}: {got:g}/{top:g} pts ({summary}) "
                          f"in {sub.seconds:.1f}s; elapsed {elapsed:.0f}s, ETA {eta:.0f}s")
-        results.sort(key=lambda s: (s.student, s.path.name))
-        used: dict[str, int] = {}
-        with (out / "gradebook.csv").open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(GRADEBOOK_FIELDS)
-            for sub in results:
-                for r in sub.rows:
-                    writer.writerow([r.student, r.exercise, f"{r.points:g}", r.max_points, r.status,
-                                     r.lab, r.submission, r.detail])
-                name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in sub.student)
-                used[name] = used.get(name, 0) + 1
-                if used[name] > 1:
-                    name = f"{name}-{used[name]}"
-                (out / "feedback" / f"{name}.md").write_text(feedback(sub, labs), encoding="utf-8")
-        (out / "results.json").write_text(json.dumps(
+        results.sort(key=lambda s: (s.student, str(s.path)))
+        for sub in results:   # the submission's path, relative to the class folder
+            rel = _relative(sub.path, submissions)
+            for r in sub.rows:
+                r.submission = rel
+        by_student: dict[str, list[str]] = {}
+        for sub in results:
+            by_student.setdefault(sub.student, []).append(_relative(sub.path, submissions))
+        for student, files in sorted(by_student.items()):
+            if len(files) > 1:
+                progress(f"warning: {student!r} has {len(files)} submissions ({', '.join(files)}); "
+                         "each is graded and listed separately")
+        buf = io.StringIO(newline="")
+        writer = csv.writer(buf)
+        writer.writerow(GRADEBOOK_FIELDS)
+        for sub in results:
+            for r in sub.rows:
+                writer.writerow([_cell(v) for v in (r.student, r.exercise, f"{r.points:g}",
+                                                    r.max_points, r.status, r.lab, r.submission,
+                                                    r.detail)])
+        for sub in results:
+            _write_atomic(out / "feedback" / feedback_name(sub, submissions), feedback(sub, labs))
+        _write_atomic(out / "gradebook.csv", buf.getvalue())
+        _write_atomic(out / "results.json", json.dumps(
             [{"student": s.student, "submission": s.path.name, "lab": s.lab, "status": s.status,
               "seconds": round(s.seconds, 3), "notes": s.notes, "errors": s.errors,
               "rows": [r.__dict__ for r in s.rows], "checks": s.checks} for s in results],
-            indent=1, default=str), encoding="utf-8")
+            indent=1, default=str))
         took = time.perf_counter() - start
         rate = len(paths) / took * 60 if took else 0
         progress(f"graded {len(paths)} submission(s) in {took:.1f}s ({rate:.0f}/min); "
@@ -413,6 +452,41 @@ def grade(submissions: Path, out: Path, *, lab: str | None = None, timeout: floa
     finally:
         if sandbox is not None:
             sandbox.close()
+
+
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return path.name
+
+
+def feedback_name(sub: Submission, submissions: Path) -> str:
+    """A feedback file name that cannot collide: the learner's name made safe and short, and
+    8 hex digits of the submission's path (``ada.ipynb``, ``resubmit/ada.ipynb`` and a real
+    learner called ``ada-2`` all get files of their own)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in sub.student)[:60].strip("_")
+    digest = hashlib.sha256(_relative(sub.path, submissions).encode("utf-8")).hexdigest()[:8]
+    return f"{safe or 'learner'}-{digest}.md"
+
+
+def _cell(value) -> str:
+    """A CSV cell that a spreadsheet shows as text: a leading = + - @ (or tab, CR) would make
+    Excel or LibreOffice run it as a formula (OWASP: CSV injection), so it gets a quote."""
+    text = str(value)
+    if text and text[0] in "=+-@\t\r" and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write *path* whole or not at all (a temporary file in the same folder, then rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
