@@ -306,6 +306,7 @@ class Mesh:
             ctx.count("mesh.retries")
             delay = policy.backoff_ms(retry, rng)
             if deadline is not None and ctx.now + delay >= deadline:
+                yield ctx.sleep(deadline - ctx.now)             # the route timer fires first
                 return Response(504, None, "upstream request timeout")
             if delay > 0:
                 yield ctx.sleep(delay)
