@@ -9,10 +9,15 @@ the proxies do (the proxies' retries are invisible to it, as they are in product
 Three data planes (``mode``):
 
 - ``"none"``: calls go straight from service to service.
-- ``"sidecar"`` (Istio's sidecar mode): every pod of a meshed service gets an Envoy proxy,
-  a service named ``"<service>-proxy"`` with as many instances as the service. A call
-  ``orders → payments`` goes ``orders → orders-proxy → payments-proxy → payments``: two
-  proxy passes per call. The hops between an application and its own sidecar are
+- ``"sidecar"`` (Istio's sidecar mode): every pod of a meshed service gets an Envoy proxy
+  with as many instances as the service. One Envoy serves both directions; the
+  simulator models its two halves as two services, ``"<service>-proxy"`` (inbound: what
+  callers reach) and ``"<service>-proxy-out"`` (outbound: what the application's own
+  calls go through), so that a pod's crash (:meth:`Mesh.crash_pod`) can refuse its
+  inbound connections without tying the application's outbound calls to that pod.
+  :meth:`Mesh.cost_table` bills the two halves as one sidecar. A call
+  ``orders → payments`` goes ``orders → orders-proxy-out → payments-proxy → payments``:
+  two proxy passes per call. The hops between an application and its own sidecar are
   loopback (no network latency). The **caller's** sidecar applies the route's
   :class:`~labs.traffic.mesh_retry.MeshRetry` (Envoy's router runs on the client side).
 - ``"ambient"`` (Istio ambient mode, GA in 1.24): one **ztunnel** per node
@@ -27,7 +32,9 @@ caller that is not meshed can only speak plaintext. The *server's* mode decides:
 ``STRICT`` ("TLS with client cert must be presented") resets the plaintext connection,
 so the unmeshed caller sees ``503 "connection reset ..."``; ``PERMISSIVE`` ("can be either
 plaintext or mTLS") accepts it, and counts it in the metric ``mtls.plaintext`` of the
-server's proxy, which is the only trace it leaves. ``UNSET`` inherits; here the mesh-wide
+server's proxy and a ``"plaintext accepted"`` warning in its log (fields ``source``,
+``workload``), the only traces it leaves (Istio's standard metrics similarly label each
+request with ``connection_security_policy``). ``UNSET`` inherits; here the mesh-wide
 default is ``PERMISSIVE`` as in Istio. ``DISABLE`` is not modelled.
 
 **Failures seen through proxies**: an Envoy proxy (sidecar, waypoint) that cannot connect
@@ -163,6 +170,7 @@ class Mesh:
         self.waypoints = _check_int("waypoints", waypoints, low=1, fix="Use waypoints=1 or more.")
         self._apps: dict[str, dict] = {}      # name -> {meshed, node, waypoint, retry, mtls, instances}
         self._proxies: dict[str, Proxy] = {}  # proxy service name -> profile
+        self._bills: dict[str, tuple] = {}    # cost-table row -> (profile, instances, services)
 
     # -- building ------------------------------------------------------------------------
     def service(self, name: str, handler: Callable, meshed: bool = True, node: str = "node-1",
@@ -194,8 +202,11 @@ class Mesh:
                             "retry": retry, "mtls": None if mtls is None else _check_mtls(mtls),
                             "instances": instances}
         if self.mode == "sidecar" and meshed:
-            self._add_proxy(f"{name}-proxy", self.sidecar, instances, self._sidecar_handler(name))
+            handler = self._sidecar_handler(name)
+            self._add_proxy(f"{name}-proxy", self.sidecar, instances, handler)
+            self._add_proxy(f"{name}-proxy-out", self.sidecar, instances, handler, bill=f"{name}-proxy")
             self.sim.network.link(name, f"{name}-proxy", latency=0.0)
+            self.sim.network.link(name, f"{name}-proxy-out", latency=0.0)
         elif self.mode == "ambient" and meshed:
             zt = f"ztunnel-{node}"
             if zt not in self._proxies:
@@ -215,14 +226,34 @@ class Mesh:
 
     def crash_pod(self, service: str, at: float, restart_at: float | None = None,
                   instance: int | None = None) -> None:
-        """Crash *service*'s pods (the app and, in sidecar mode, its sidecar) in a window."""
-        self._app(service)
-        self.sim.faults.crash(service, at, restart_at, instance)
-        if f"{service}-proxy" in self._proxies:
-            self.sim.faults.crash(f"{service}-proxy", at, restart_at, instance)
+        """Crash *service*'s pods (all, or pod number *instance*) from *at* to *restart_at*.
 
-    def _add_proxy(self, name: str, profile: Proxy, instances: int, handler) -> None:
+        In sidecar mode a pod is its sidecar (``"<service>-proxy"``, instance *i*) in front
+        of the application. The simulator spreads requests over a service's instances on
+        its own, so it cannot pin application instance *i* behind sidecar *i*: one pod's
+        crash is therefore modelled where callers meet it, at its sidecar (new connections
+        refused, requests in flight in that pod lost); a crash of every pod crashes the
+        application too. Without sidecars the application's instance *i* crashes.
+        """
+        self._app(service)
+        proxy = f"{service}-proxy"
+        if proxy in self._proxies:
+            self.sim.faults.crash(proxy, at, restart_at, instance)
+            if instance is None:
+                self.sim.faults.crash(service, at, restart_at)
+                self.sim.faults.crash(f"{proxy}-out", at, restart_at)
+        else:
+            self.sim.faults.crash(service, at, restart_at, instance)
+
+    def _add_proxy(self, name: str, profile: Proxy, instances: int, handler,
+                   bill: str | None = None) -> None:
         self._proxies[name] = profile
+        label = bill or name
+        if label in self._bills:
+            p, n, names = self._bills[label]
+            self._bills[label] = (p, n, names + [name])
+        else:
+            self._bills[label] = (profile, instances, [name])
         self.sim.service(name, handler, concurrency=100_000, queue=0, instances=instances)
 
     def _app(self, name: str) -> dict:
@@ -245,7 +276,7 @@ class Mesh:
         if self._meshed(caller):
             env["dir"] = "out"
             if self.mode == "sidecar":
-                return f"{caller}-proxy", env
+                return f"{caller}-proxy-out", env
             return f"ztunnel-{self._apps[caller]['node']}", env
         if not self._meshed(target):
             return target, body
@@ -272,8 +303,10 @@ class Mesh:
         mode = self._apps[target]["mtls"] or self.mtls
         if mode == "STRICT":
             ctx.count("mtls.rejected")
+            ctx.log("plaintext rejected", level="warn", source=env["src"], workload=target)
             return Response(503, None, _STRICT_RESET)
         ctx.count("mtls.plaintext")
+        ctx.log("plaintext accepted", level="warn", source=env["src"], workload=target)
         return None
 
     def _to_app(self, ctx, target: str, env: dict):
@@ -374,7 +407,7 @@ class Mesh:
     # -- reading a run -------------------------------------------------------------------
     @property
     def proxies(self) -> list[str]:
-        """Names of the proxy services this mesh added, in the order they were added."""
+        """Names of the proxy services this mesh added (both halves of each sidecar)."""
         return list(self._proxies)
 
     def attempts(self, result, service: str, start: float = 0.0, end: float = float("inf")) -> int:
@@ -404,9 +437,8 @@ class Mesh:
                 handled[r[3]] += 1
         rows, total = [], {"instances": 0, "rps": 0.0, "cpu used (m)": 0.0, "cpu requested (m)": 0.0,
                            "memory used (MB)": 0.0, "memory requested (MiB)": 0.0}
-        for name, p in self._proxies.items():
-            n = len(self.sim.services[name].instances)
-            rps = handled[name] * 1000.0 / duration
+        for name, (p, n, names) in self._bills.items():
+            rps = sum(handled[x] for x in names) * 1000.0 / duration
             row = {"instances": n, "rps": round(rps, 1),
                    "cpu used (m)": round(p.cpu_per_krps * rps / 1000.0, 1),
                    "cpu requested (m)": p.request_cpu * n,

@@ -80,11 +80,11 @@ def test_mesh_retry_config_errors(kwargs):
 # -- Mesh ------------------------------------------------------------------------------
 def test_sidecar_adds_two_proxy_passes_per_call():
     _, mesh, r = _world("sidecar", crash=False)
-    assert mesh.proxies == ["orders-proxy", "payments-proxy"]
+    assert mesh.proxies == ["orders-proxy", "orders-proxy-out", "payments-proxy", "payments-proxy-out"]
     trace = r.requests[0].trace_id
     servers = [row[3] for row in r.rows if row[2] == "span.start" and row[5] == trace
                and row[12] == "server"]
-    assert servers == ["orders", "orders-proxy", "payments-proxy", "payments"]
+    assert servers == ["orders", "orders-proxy-out", "payments-proxy", "payments"]
 
 
 def test_mesh_adds_latency_and_same_arrivals():
