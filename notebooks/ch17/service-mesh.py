@@ -374,7 +374,8 @@ def retry_objectives(app_retry, mesh_retry, seed=7, outages=None):
 
 # %% tags=["check"] exercise="ch17-who-retries"
 (labs.Checks("ch17-who-retries")
- .true("MY_MESH_RETRY is a MeshRetry", lambda: isinstance(MY_MESH_RETRY, MeshRetry),
+ .true("MY_MESH_RETRY is a MeshRetry",
+       lambda: None if MY_MESH_RETRY is None else isinstance(MY_MESH_RETRY, MeshRetry),
        because="the check needs the mesh's policy; MeshRetry.off() is a valid choice",
        hint="MeshRetry() is Istio's default; MeshRetry.off() turns mesh retries off.")
  .equal("objectives missed (seed 7)", lambda: retry_objectives(MY_APP_RETRY, MY_MESH_RETRY), [],
@@ -444,7 +445,7 @@ def timeout_objectives(t, seed=7, hang=HANG, slow_payments=0.0):
 
 # %% tags=["check"] exercise="ch17-timeouts"
 (labs.Checks("ch17-timeouts")
- .true("a per-try timeout is set", lambda: MY_TIMEOUTS["per_try_timeout"] is not None,
+ .true("a per-try timeout is set", lambda: MY_TIMEOUTS["per_try_timeout"],
        because="without perTryTimeout an attempt at the hung pod waits for the whole route "
                "timeout, so no retry ever happens",
        hint="A little above payments' healthy p99 (a few tens of ms here).")
