@@ -154,7 +154,7 @@ labs.quote("p50_sidecar_ms", LATENCY["sidecar"]["p50 ms"], "{:.1f}")
 labs.quote("p50_added_sidecar_ms", LATENCY["sidecar"]["p50 added ms"], "{:.1f}")
 labs.quote("p50_added_waypoint_ms", LATENCY["ambient + waypoint"]["p50 added ms"], "{:.1f}")
 labs.quote("passes_sidecar", LATENCY["sidecar"]["proxy passes per order"], "{:.0f}")
-labs.viz.table(latency_rows, title="The same 360 orders, four data planes")
+labs.viz.table(latency_rows, title=f"The same {len(base)} orders, four data planes")
 
 # %% [markdown]
 # Read the columns. With sidecars every call crosses **two** proxies (the caller's and the
