@@ -87,7 +87,7 @@ _EXPORTS: dict[str, str] = {
     # traffic (ch04, ch05, ch17)
     "Mesh": ".traffic.mesh",
     "MeshRetry": ".traffic.mesh_retry",
-    "Proxy": ".traffic.mesh",
+    "Proxy": ".traffic.proxy",
     # delivery (ch10, ch12, ch18)
     # security (ch11)
     # config (ch14)

@@ -42,15 +42,8 @@ upstream answers its caller with an HTTP ``503 "upstream connect error"``, so a 
 proxy further back sees a 503 *response*, not a connection failure (and Istio's default
 retry policy does not retry it). A ztunnel, being L4, resets the connection instead.
 
-**Cost** (:meth:`Mesh.cost_table`): each :class:`Proxy` has Kubernetes *requests* (what
-the scheduler reserves per proxy pod or container; Istio's Helm values:
-``global.proxy.resources`` 100m / 128Mi for a sidecar, the same for a waypoint,
-``ztunnel`` 200m / 512Mi) and a *usage* model from Istio 1.24's "Performance and
-scalability" page (1000 HTTP requests/s with 1 KB payloads, 2 worker threads): a sidecar
-about 0.20 vCPU and 60 MB, a waypoint about 0.25 vCPU and 60 MB, a ztunnel about 0.06
-vCPU and 12 MB. CPU is taken as proportional to the requests a proxy handles; memory as
-constant (Istio: it depends on the configuration, not the request rate). The per-pass
-latencies are this module's assumptions, not measurements: change them.
+**Cost** (:meth:`Mesh.cost_table`): each proxy's :class:`~labs.traffic.proxy.Proxy` profile
+(requests and usage, with their sources) times how many run and what they handled.
 
 Randomness: each proxy draws its latency from ``sim.stream("traffic:mesh:<proxy>")`` and
 its retry backoff from ``sim.stream("traffic:mesh:retry:<proxy>")``.
@@ -59,15 +52,14 @@ its retry backoff from ``sim.stream("traffic:mesh:retry:<proxy>")``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from ..kernel.distributions import Distribution, as_distribution
 from ..kernel.errors import ConfigError, _check_int, _check_number
 from ..kernel.messages import Response
 from .mesh_retry import MeshRetry
+from .proxy import Proxy
 
-__all__ = ["Mesh", "Proxy", "MTLS_MODES"]
+__all__ = ["Mesh", "MTLS_MODES"]
 
 MTLS_MODES = ("STRICT", "PERMISSIVE")
 _MODES = ("none", "sidecar", "ambient")
@@ -75,50 +67,6 @@ _REFUSED = "connection refused"
 _RESET = "connection reset by peer"
 _STRICT_RESET = "connection reset (plaintext refused: STRICT mTLS)"
 _UPSTREAM = "upstream connect error"
-
-
-@dataclass(frozen=True)
-class Proxy:
-    """One kind of mesh proxy: latency per pass, CPU and memory (see the module docstring).
-
-    *latency*: ms added each time a request passes through it (number or distribution);
-    *cpu_per_krps*: millicores used per 1000 requests/s handled; *memory_mb*: working set;
-    *request_cpu* (millicores) and *request_memory* (MiB): the Kubernetes requests of one
-    proxy; *l7*: whether it speaks HTTP (and so can retry).
-    """
-
-    kind: str
-    latency: Any = 0.5
-    cpu_per_krps: float = 200.0
-    memory_mb: float = 60.0
-    request_cpu: float = 100.0
-    request_memory: float = 128.0
-    l7: bool = True
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("sidecar", "ztunnel", "waypoint"):
-            raise ConfigError(f"Proxy kind must be 'sidecar', 'ztunnel' or 'waypoint', got "
-                              f"{self.kind!r}. Use Proxy.envoy_sidecar(), Proxy.ztunnel() or "
-                              "Proxy.waypoint().")
-        object.__setattr__(self, "latency", as_distribution(self.latency, "Proxy(latency)"))
-        for name in ("cpu_per_krps", "memory_mb", "request_cpu", "request_memory"):
-            _check_number(name, getattr(self, name), low=0.0,
-                          fix="Resources are millicores and MB/MiB, >= 0.")
-
-    @classmethod
-    def envoy_sidecar(cls, latency: Any = 0.5) -> Proxy:
-        """Istio's Envoy sidecar: 100m/128Mi requested, ~0.20 vCPU per 1000 rps, ~60 MB."""
-        return cls("sidecar", latency, 200.0, 60.0, 100.0, 128.0, True)
-
-    @classmethod
-    def ztunnel(cls, latency: Any = 0.15) -> Proxy:
-        """Istio's ztunnel (one per node, L4): 200m/512Mi requested, ~0.06 vCPU per 1000 rps, ~12 MB."""
-        return cls("ztunnel", latency, 60.0, 12.0, 200.0, 512.0, False)
-
-    @classmethod
-    def waypoint(cls, latency: Any = 0.5) -> Proxy:
-        """Istio's waypoint (Envoy, L7): 100m/128Mi requested, ~0.25 vCPU per 1000 rps, ~60 MB."""
-        return cls("waypoint", latency, 250.0, 60.0, 100.0, 128.0, True)
 
 
 class _MeshContext:
