@@ -259,11 +259,12 @@ labs.viz.table(list(WHO_NUMBERS.items()), title="Payments loses one pod, then al
 # %% [markdown]
 # Retries are worth having while **one** pod is gone: a retry almost always lands on a
 # live pod, and the mesh's retries are the better ones here (Envoy's backoff starts at
-# 0–24 ms, and the retry never leaves the node's proxy). While **every** pod is gone,
-# retries save nothing (the error rate is the same for all four) and only multiply the
-# load: 3 attempts from the app, 3 from the mesh, and 3 × 3 ≈ 9 when both retry. That
-# is what a recovering payments would face the moment its first pod comes back. Attempts
-# per second reaching payments' pods:
+# 0–24 ms, and the sidecar retries right next to the caller, without a trip back through
+# the application). While **every** pod is gone, retries save almost nothing (nearly
+# every order fails in all four designs) and multiply the load: 3 attempts from the app,
+# 3 from the mesh, and 3 × 3 ≈ 9 when both retry. That is what a recovering payments
+# would face the moment its first pod comes back. Attempts per second reaching payments'
+# pods:
 
 # %%
 def attempts_per_second(mesh, result, service="payments", bucket=500):
