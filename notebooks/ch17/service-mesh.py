@@ -281,6 +281,17 @@ labs.viz.line({name: attempts_per_second(*who[name]) for name in ("app", "mesh",
               title="Retries at two layers multiply during the outage")
 
 # %% [markdown]
+# One order in the outage, with both layers retrying, as messages: each of orders' three
+# attempts goes to its sidecar, which tries payments three times (the first try and two
+# retries, a few ms apart) and answers `503 upstream connect error`; then orders backs off
+# and tries again.
+
+# %%
+both_mesh, both_run = who["both"]
+in_outage = orders_in(both_run, ALL_PODS_DOWN)[5]
+labs.viz.sequence(both_run, trace_id=in_outage.trace_id, limit=60)
+
+# %% [markdown]
 # ### One more layer: fraud goes down
 #
 # Now payments also retries its call to fraud (3 attempts), and every sidecar keeps
