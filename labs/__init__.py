@@ -85,6 +85,9 @@ _EXPORTS: dict[str, str] = {
     # data (ch07, ch08, ch15)
     "saga": "=.data.saga",
     # traffic (ch04, ch05, ch17)
+    "Mesh": ".traffic.mesh",
+    "MeshRetry": ".traffic.mesh_retry",
+    "Proxy": ".traffic.proxy",
     # delivery (ch10, ch12, ch18)
     # security (ch11)
     # config (ch14)
