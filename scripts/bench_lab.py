@@ -313,6 +313,9 @@ def main() -> int:
                 took, page_bytes, read_bytes, out = chapter_once(p, profile, base, args.lab, args.read)
                 chapter.append(took)
                 outside += out
+            print(f"  run {i + 1}: floor {floor_cold[-1]:.2f}/{floor_warm[-1]:.2f} s, lab "
+                  f"{cold[-1]:.2f}/{warm[-1]:.2f} s, from the chapter {chapter[-1]:.2f} s "
+                  f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
     server.shutdown()
 
     fc, fw = statistics.median(floor_cold), statistics.median(floor_warm)

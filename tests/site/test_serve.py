@@ -1,0 +1,158 @@
+"""The course's own server (course.serve): types, cache headers, precompressed files."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+import threading
+import urllib.request
+from http.server import ThreadingHTTPServer
+
+import pytest
+
+from course.build import precompress
+from course.serve import Handler, accepts_gzip, cache_control
+
+
+@pytest.fixture()
+def served(tmp_path):
+    (tmp_path / "lite" / "build").mkdir(parents=True)
+    (tmp_path / "lite" / "static" / "pyodide").mkdir(parents=True)
+    wasm = b"\0asm" + b"\1\0\0\0" + b"x" * 5000
+    (tmp_path / "lite" / "static" / "pyodide" / "pyodide.asm.wasm").write_bytes(wasm)
+    (tmp_path / "lite" / "build" / "1031.b91a70b.js").write_text("var a = 1;\n" * 500)
+    (tmp_path / "lite" / "labs-0.1.0-py3-none-any.whl").write_bytes(b"PK" + os.urandom(3000))
+    (tmp_path / "small.json").write_text("{}")
+    precompress(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", tmp_path, wasm
+    server.shutdown()
+    server.server_close()
+
+
+def get(url, **headers):
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), b""
+
+
+def test_precompress_writes_gz_only_where_it_pays(served):
+    _, root, _ = served
+    assert (root / "lite" / "static" / "pyodide" / "pyodide.asm.wasm.gz").is_file()
+    assert (root / "lite" / "build" / "1031.b91a70b.js.gz").is_file()
+    assert not (root / "lite" / "labs-0.1.0-py3-none-any.whl.gz").exists()  # not a text type
+    assert not (root / "small.json.gz").exists()  # too small to bother
+
+
+def test_wasm_is_sent_gzipped_with_its_own_type_when_accepted(served):
+    base, _, wasm = served
+    status, headers, body = get(base + "/lite/static/pyodide/pyodide.asm.wasm", **{"Accept-Encoding": "gzip, br"})
+    assert status == 200
+    assert headers["Content-Type"] == "application/wasm"
+    assert headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in headers["Vary"]
+    assert gzip.decompress(body) == wasm
+    assert int(headers["Content-Length"]) == len(body) < len(wasm)
+
+
+def test_plain_file_when_gzip_is_not_accepted(served):
+    base, _, wasm = served
+    for accept in (None, "identity", "gzip;q=0"):
+        status, headers, body = get(base + "/lite/static/pyodide/pyodide.asm.wasm",
+                                    **({"Accept-Encoding": accept} if accept else {}))
+        assert status == 200 and body == wasm and "Content-Encoding" not in headers, accept
+
+
+def test_an_edited_file_wins_over_its_older_gz(served):
+    base, root, _ = served
+    js = root / "lite" / "build" / "1031.b91a70b.js"
+    js.write_text("var edited = 2;\n" * 300)
+    os.utime(js, ns=(os.stat(js).st_atime_ns, os.stat(str(js) + ".gz").st_mtime_ns + 10**9))
+    status, headers, body = get(base + "/lite/build/1031.b91a70b.js", **{"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in headers and body.startswith(b"var edited")
+
+
+def test_cache_headers_immutable_only_for_hashed_names(served):
+    base, _, _ = served
+    _, hashed, _ = get(base + "/lite/build/1031.b91a70b.js")
+    assert hashed["Cache-Control"] == "public, max-age=31536000, immutable"
+    for path in ("/lite/static/pyodide/pyodide.asm.wasm", "/lite/labs-0.1.0-py3-none-any.whl",
+                 "/small.json"):
+        _, headers, _ = get(base + path)
+        assert headers["Cache-Control"] == "no-cache", path
+        assert headers["ETag"]
+    assert cache_control("/lite/static/pyodide/pyodide.mjs") == "no-cache"
+    assert cache_control("/lite/extensions/x/static/121.5c5a442bc10a67ee.js").endswith("immutable")
+
+
+def test_revalidation_answers_304_and_a_change_answers_200(served):
+    base, root, _ = served
+    url = base + "/lite/static/pyodide/pyodide.asm.wasm"
+    _, first, _ = get(url, **{"Accept-Encoding": "gzip"})
+    status, headers, body = get(url, **{"Accept-Encoding": "gzip", "If-None-Match": first["ETag"]})
+    assert status == 304 and body == b""
+    # the plain and the gzipped file are different representations: different tags
+    _, plain, _ = get(url)
+    assert plain["ETag"] != first["ETag"]
+    gz = root / "lite" / "static" / "pyodide" / "pyodide.asm.wasm.gz"
+    os.utime(gz, ns=(gz.stat().st_atime_ns, gz.stat().st_mtime_ns + 10**9))
+    status, _, _ = get(url, **{"Accept-Encoding": "gzip", "If-None-Match": first["ETag"]})
+    assert status == 200
+
+
+def test_missing_files_and_directories_behave_as_before(served):
+    base, _, _ = served
+    assert get(base + "/nope.js")[0] == 404
+    assert get(base + "/lite")[0] in (200, 301)  # redirect to lite/ (listing or index)
+
+
+def test_accepts_gzip():
+    assert accepts_gzip("gzip, deflate, br")
+    assert accepts_gzip("br;q=1.0, gzip;q=0.8")
+    assert accepts_gzip("*")
+    assert not accepts_gzip("gzip;q=0")
+    assert not accepts_gzip("br")
+    assert not accepts_gzip(None)
+
+
+# --- the build's levers: bytecode in the wheels (switch COURSE_PYC), the warm list ---------
+
+def test_bytecode_switch_both_ways(monkeypatch, tmp_path):
+    import course.build as build
+
+    calls = []
+    monkeypatch.setattr(build, "compile_wheels", lambda lite: calls.append(lite))
+    assert build.bytecode_step(tmp_path, env={}) is True and calls == [tmp_path]
+    assert build.bytecode_step(tmp_path, env={"COURSE_PYC": "0"}) is False and calls == [tmp_path]
+
+
+def test_built_lock_matches_its_wheels_and_they_carry_bytecode(site):
+    import hashlib
+    import json
+    import zipfile
+
+    lite = site / "lite"
+    lock = json.loads((lite / "static" / "pyodide-lock" / "pyodide-lock.json").read_text())
+    for name, pkg in lock["packages"].items():
+        wheel = (lite / "static" / "pyodide" / pkg["file_name"]).resolve()
+        assert hashlib.sha256(wheel.read_bytes()).hexdigest() == pkg["sha256"], name
+    with zipfile.ZipFile(lite / "static" / "pyodide-lock" / lock["packages"]["labs"]["file_name"].rsplit("/", 1)[-1]) as z:
+        names = z.namelist()
+    assert "labs/__init__.py" in names  # sources stay, for tracebacks
+    assert any(n.startswith("labs/__pycache__/__init__.cpython-3") for n in names)
+
+
+def test_start_packages_are_preloaded_with_pyodide(site):
+    """Every step the kernel's worker would take on its own is preloaded instead."""
+    import json
+
+    config = json.loads((site / "lite" / "jupyter-lite.json").read_text())["jupyter-config-data"]
+    options = config["litePluginSettings"]["@jupyterlite/pyodide-kernel-extension:kernel"]["loadPyodideOptions"]
+    for name in ("micropip", "piplite", "ipykernel", "comm", "pyodide-kernel", "jedi", "ipython",
+                 "labs", "simpy"):
+        assert name in options["packages"], name
