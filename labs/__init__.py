@@ -85,6 +85,18 @@ _EXPORTS: dict[str, str] = {
     # data (ch07, ch08, ch15)
     "saga": "=.data.saga",
     # traffic (ch04, ch05, ch17)
+    "Balancer": ".traffic.balancing",
+    "LeastOutstanding": ".traffic.balancing",
+    "PowerOfTwo": ".traffic.balancing",
+    "RandomChoice": ".traffic.balancing",
+    "RoundRobin": ".traffic.balancing",
+    "DnsCache": ".traffic.discovery",
+    "ServiceInstance": ".traffic.discovery",
+    "Registry": ".traffic.discovery",
+    "Rollout": ".traffic.discovery",
+    "ServerSide": ".traffic.discovery",
+    "DiscoveryView": ".traffic.discovery",
+    "discovery": "=.traffic.discovery",
     # delivery (ch10, ch12, ch18)
     # security (ch11)
     # config (ch14)
