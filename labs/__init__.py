@@ -97,6 +97,14 @@ _EXPORTS: dict[str, str] = {
     "ServerSide": ".traffic.discovery",
     "DiscoveryView": ".traffic.discovery",
     "discovery": "=.traffic.discovery",
+    "ClientLimits": ".traffic.gateway",
+    "Page": ".traffic.gateway",
+    "Part": ".traffic.gateway",
+    "PartResult": ".traffic.gateway",
+    "fan_out": ".traffic.gateway",
+    "page_quantile_needs": ".traffic.gateway",
+    "share_of_pages_hit": ".traffic.gateway",
+    "gateway": "=.traffic.gateway",
     # delivery (ch10, ch12, ch18)
     # security (ch11)
     # config (ch14)
