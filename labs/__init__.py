@@ -84,6 +84,22 @@ _EXPORTS: dict[str, str] = {
     "broker": "=.messaging.broker",
     # data (ch07, ch08, ch15)
     "saga": "=.data.saga",
+    "ANY": ".data.eventstore",
+    "NO_STREAM": ".data.eventstore",
+    "STREAM_EXISTS": ".data.eventstore",
+    "EventStore": ".data.eventstore",
+    "RecordedEvent": ".data.eventstore",
+    "Upcasters": ".data.eventstore",
+    "WrongExpectedVersion": ".data.eventstore",
+    "eventstore": "=.data.eventstore",
+    "Loaded": ".data.projection",
+    "Projection": ".data.projection",
+    "Snapshots": ".data.projection",
+    "fold": ".data.projection",
+    "load_aggregate": ".data.projection",
+    "projection_matches_fold": ".data.projection",
+    "smallest_mismatch": ".data.projection",
+    "projection": "=.data.projection",
     # traffic (ch04, ch05, ch17)
     # delivery (ch10, ch12, ch18)
     # security (ch11)
