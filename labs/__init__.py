@@ -100,6 +100,19 @@ _EXPORTS: dict[str, str] = {
     "projection_matches_fold": ".data.projection",
     "smallest_mismatch": ".data.projection",
     "projection": "=.data.projection",
+    "CrashCounterexample": ".data.outbox",
+    "Crashed": ".data.outbox",
+    "Crashes": ".data.outbox",
+    "LocalDatabase": ".data.outbox",
+    "OutboxRow": ".data.outbox",
+    "Published": ".data.outbox",
+    "Publisher": ".data.outbox",
+    "Transaction": ".data.outbox",
+    "check_delivery": ".data.outbox",
+    "relay_once": ".data.outbox",
+    "smallest_failing_crash_point": ".data.outbox",
+    "start_relay": ".data.outbox",
+    "outbox": "=.data.outbox",
     # traffic (ch04, ch05, ch17)
     # delivery (ch10, ch12, ch18)
     # security (ch11)
