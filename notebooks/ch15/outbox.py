@@ -217,8 +217,9 @@ def tally(world):
            "events in topic": len(placed_in_log(world))}
     for k in ("lost", "duplicated", "phantom"):
         out[k] = kinds.count(k)
-    out["never applied"] = sum(1 for v in found if v.message.endswith("never applied"))
-    out["applied twice+"] = sum(1 for v in found if v.message.endswith("times"))
+    down = [v.message for v in found if v.message.startswith("downstream")]
+    out["never applied"] = sum(1 for m in down if m.endswith("never applied"))
+    out["applied twice+"] = sum(1 for m in down if m.endswith("times"))
     return out
 
 # %% [markdown]
