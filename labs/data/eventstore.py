@@ -45,7 +45,7 @@ the two-part commit/prepare position (one integer here), and clustering.
 **Upcasting** (:class:`Upcasters`): stored events are never rewritten; an old event
 *schema* is upgraded on the way out, one step at a time (schema 1 → 2 → 3), by pure
 functions registered per event type: the technique described by Greg Young, *Versioning
-in an Event Sourced System* (Leanpub, 2017), and used by Axon's upcaster chains.
+in an Event Sourced System* (Leanpub), and used by Axon's upcaster chains.
 """
 
 from __future__ import annotations

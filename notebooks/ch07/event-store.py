@@ -287,7 +287,7 @@ labs.viz.table([(f"{t:.0f} ms", {"events behind": int(v)}) for t, v in lag],
 # %% [markdown]
 # A customer who places an order and opens "my orders" within that window does not see
 # it. CQRS does not remove this: it makes it a number you can measure, and decide about.
-# (Try `PROJECTION_WORK = 3` and `= 9`.)
+# (Try `PROJECTION_WORK = 1.5` and `= 6`.)
 #
 # ## 2. Break it: writers that race
 #
