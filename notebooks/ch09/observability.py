@@ -56,9 +56,10 @@ STANDARD = {"seed": 7, "rate": 40, "duration": 30_000, "gold_share": 0.05,
 # Each handler is wrapped in `spans.instrument`, which puts `service.name` and
 # `service.instance.id` on every server span, as the OpenTelemetry Java agent does from
 # its resource; each handler also sets `customer.tier` on its span with `spans.annotate`,
-# as you would with clj-otel's `add-span-data!`. Each source of randomness draws from its
-# own named stream (`sim.stream(...)`), so runs that differ only in the fault see the same
-# customers at the same moments.
+# as you would with clj-otel's `add-span-data!`. Customers arrive evenly spaced, and each
+# source of randomness (who the customer is, each service's work, the fault, the card
+# network) draws from its own named stream (`sim.stream(...)`), so runs that differ only in
+# the fault see the same customers at the same moments.
 
 # %%
 PLANTED = {"service": "loyalty", "tier": "gold", "instance": 2}
@@ -132,7 +133,10 @@ def run_checkout(slow=PLANTED, seed=None, rate=None, duration=None, gold_share=N
                 "payments": payments}
     for name, handler in handlers.items():
         sim.service(name, spans.instrument(handler), instances=INSTANCES[name], concurrency=32)
-    sim.load("checkout", rate=rate, duration=duration, body=body, timeout=CLIENT_TIMEOUT)
+    # Evenly spaced arrivals: the kernel's Poisson gaps share one generator with the span
+    # ids, so a run with the fault would see different arrival times. These do not.
+    sim.load("checkout", rate=rate, duration=duration, body=body, timeout=CLIENT_TIMEOUT,
+             arrivals="uniform")
     return sim.run()
 
 # %% [markdown]
