@@ -95,6 +95,8 @@ _EXPORTS: dict[str, str] = {
     "logs": "=.observe.logs",
     "sampling": "=.observe.sampling",
     "spans": "=.observe.spans",
+    "contracts": "=.verification.contracts",
+    "explore": "=.verification.explore",
     # the course's running example and reference scenarios
     "shop": "=.shop",
     "scenarios": "=.scenarios",
