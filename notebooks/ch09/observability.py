@@ -56,10 +56,10 @@ STANDARD = {"seed": 7, "rate": 40, "duration": 30_000, "gold_share": 0.05,
 # Each handler is wrapped in `spans.instrument`, which puts `service.name` and
 # `service.instance.id` on every server span, as the OpenTelemetry Java agent does from
 # its resource; each handler also sets `customer.tier` on its span with `spans.annotate`,
-# as you would with clj-otel's `add-span-data!`. Customers arrive evenly spaced, and each
-# source of randomness (who the customer is, each service's work, the fault, the card
-# network) draws from its own named stream (`sim.stream(...)`), so runs that differ only in
-# the fault see the same customers at the same moments.
+# as you would with clj-otel's `add-span-data!`. Customers arrive at random (Poisson), and
+# each source of randomness (the arrivals, who the customer is, each service's work, the
+# fault, the card network) draws from its own named stream (`sim.stream(...)`), so runs that
+# differ only in the fault see the same customers at the same moments.
 
 # %%
 PLANTED = {"service": "loyalty", "tier": "gold", "instance": 2}
@@ -133,10 +133,7 @@ def run_checkout(slow=PLANTED, seed=None, rate=None, duration=None, gold_share=N
                 "payments": payments}
     for name, handler in handlers.items():
         sim.service(name, spans.instrument(handler), instances=INSTANCES[name], concurrency=32)
-    # Evenly spaced arrivals: the kernel's Poisson gaps share one generator with the span
-    # ids, so a run with the fault would see different arrival times. These do not.
-    sim.load("checkout", rate=rate, duration=duration, body=body, timeout=CLIENT_TIMEOUT,
-             arrivals="uniform")
+    sim.load("checkout", rate=rate, duration=duration, body=body, timeout=CLIENT_TIMEOUT)
     return sim.run()
 
 # %% [markdown]
@@ -208,7 +205,7 @@ print(f"checkouts slower than 300 ms: {slow_share:.1f} %")
 labs.viz.table([("healthy", before), ("incident", after)], title="client latency")
 
 # %% [markdown]
-# The mean moves by a few milliseconds and the median not at all; p99 moves by an order of
+# The mean moves by about ten milliseconds and the median hardly at all; p99 moves by an order of
 # magnitude. A mean-latency alert would never fire. Over time, per 5 s window:
 
 # %%
@@ -510,7 +507,7 @@ MY_SAMPLER = sampling.TailSampler(
 ### STUB MY_SAMPLER = None
 
 
-def sampler_misses(sampler, result, rate=40, slow_ms=300):
+def sampler_misses(sampler, result, rate=40, slow_ms=300, budget=0.04):
     """What *sampler* misses on *result*, in plain words (empty list: every goal met)."""
     if sampler is None:
         return None
@@ -526,9 +523,9 @@ def sampler_misses(sampler, result, rate=40, slow_ms=300):
         missed.append(f"dropped {len(slow - kept)} of {len(slow)} traces of {slow_ms} ms or more")
     if len(ordinary) < 5:
         missed.append(f"kept only {len(ordinary)} ordinary traces as a baseline (at least 5)")
-    if len(kept) > 0.04 * len(everything):
+    if len(kept) > budget * len(everything):
         missed.append(f"kept {len(kept)} traces, {100 * len(kept) / len(everything):.1f} % "
-                      "(at most 4 %)")
+                      f"(at most {100 * budget:g} %)")
     if rate * sampler.decision_wait / 1000 > 200:
         missed.append(f"decision_wait {sampler.decision_wait:g} ms holds about "
                       f"{rate * sampler.decision_wait / 1000:.0f} traces (at most 200)")
@@ -546,10 +543,11 @@ def sampler_misses(sampler, result, rate=40, slow_ms=300):
 # %% tags=["hidden-check"] exercise="ch09-tail-policy"
 # Injected failure: payments hangs for a quarter of a second, so those checkouts end only when
 # the customer's 3 s timeout fires. A decision_wait shorter than that decides before the
-# error exists, and drops exactly the traces you need.
+# error exists, and drops exactly the traces you need. (The incident adds a dozen error
+# traces, all of which must be kept, so this check allows 5 % of storage.)
 _hang_run = run_checkout(**dict(STANDARD, seed=11), hang=(10_000, 10_250))
 (labs.Checks("ch09-tail-policy", hidden=True)
- .equal("payments hangs for 250 ms (seed 11)", lambda: sampler_misses(MY_SAMPLER, _hang_run), [],
+ .equal("payments hangs for 250 ms (seed 11)", lambda: sampler_misses(MY_SAMPLER, _hang_run, budget=0.05), [],
         hint="A trace can last as long as the client's timeout (3 s): decide after that.")
  .equal("another seed (12)", lambda: sampler_misses(MY_SAMPLER, run_checkout(**dict(STANDARD, seed=12))),
         [])
