@@ -8,7 +8,7 @@ stay outstanding longer.
 
 - :class:`RoundRobin`: the next instance in turn (Envoy's ``ROUND_ROBIN`` with equal
   weights). The position is kept across calls and taken modulo the current list, so a
-  list that changes size shifts the turn; Envoy rebuilds its schedule on a host-set change.
+  list that changes size shifts the turn (a simplification).
 - :class:`RandomChoice`: uniformly at random (Envoy's ``RANDOM``).
 - :class:`LeastOutstanding`: the instance with the fewest outstanding calls, scanning all
   of them (AWS ALB's ``least_outstanding_requests``; Envoy's ``LEAST_REQUEST`` with

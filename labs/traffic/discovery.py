@@ -43,8 +43,8 @@ caches a successful lookup for ``networkaddress.cache.ttl`` seconds (*cache_ttl*
 entry is used while ``now <= resolved + ttl`` (``InetAddress.CachedLookup``: expired when
 ``expiryTime - now < 0``) and a lookup happens lazily, on the first call after expiry. The
 JVM ignores the record's own DNS TTL. Left out: the negative cache
-(``networkaddress.cache.negative.ttl``, 10 s), ``networkaddress.cache.stale.ttl`` (JDK 21+,
-0 by default), CoreDNS's own ``cache`` plugin, and resolvers outside the JVM.
+(``networkaddress.cache.negative.ttl``, 10 s), ``networkaddress.cache.stale.ttl`` (in JDK
+25's ``java.security``, not in JDK 17's; 0 by default), CoreDNS's own ``cache`` plugin, and resolvers outside the JVM.
 
 **Server-side balancing** (:class:`ServerSide`): the client calls one stable name (a
 Kubernetes ClusterIP, a load balancer) and the proxy in the path (kube-proxy, an LB)
@@ -209,7 +209,7 @@ class Registry(DiscoveryView):
                                        fix="Pass the heartbeat interval in ms, e.g. heartbeat=10_000.")
         self.ttl = _check_number("ttl", ttl, low=self.heartbeat,
                                  fix="The TTL must be at least one heartbeat interval, or a healthy "
-                                     "instance would flap; Consul's guides use ttl = 2-3 heartbeats.")
+                                     "instance would flap; two or three heartbeats tolerate a lost one.")
         self.refresh = _check_number("refresh", refresh, low=0.0,
                                      fix="Pass the client's poll interval in ms, or 0 to watch.")
         self.watch_delay = _check_number("watch_delay", watch_delay, low=0.0,
