@@ -170,7 +170,14 @@ def test_diagrams_have_text_alternatives(context, base_url):
             found += 1
             label = fig.evaluate("e => e.closest('figure.course-diagram')?.getAttribute('aria-label') || ''")
             assert label.startswith("Diagram: ") and len(label) > 15, (path, label)
-    print(f"{found} diagrams, each with a text alternative")
+            # readable: the diagram gets the text column's width (a shrink-to-fit figure once
+            # left every diagram 300 px wide, with unreadable 6 px text)
+            width, column = fig.evaluate(
+                "e => [e.getBoundingClientRect().width,"
+                " e.closest('.md-typeset').getBoundingClientRect().width]")
+            assert width >= 0.9 * column, (path, width, column)
+    assert found >= 5
+    print(f"{found} diagrams, each with a text alternative, each as wide as the text")
 
 
 def test_progress_controls_work_from_the_keyboard(context, base_url):
