@@ -87,6 +87,18 @@ _EXPORTS: dict[str, str] = {
     # traffic (ch04, ch05, ch17)
     # delivery (ch10, ch12, ch18)
     # security (ch11)
+    "AccessAudit": ".security.audit",
+    "looks_like_jwt": ".security.audit",
+    "secrets_in_logs": ".security.audit",
+    "ExchangeRefused": ".security.exchange",
+    "TokenExchange": ".security.exchange",
+    "PeerPolicy": ".security.identity",
+    "SpiffeId": ".security.identity",
+    "Workloads": ".security.identity",
+    "parse_spiffe_id": ".security.identity",
+    "Issuer": ".security.jwt",
+    "TokenRejected": ".security.jwt",
+    "jwt": "=.security.jwt",
     # config (ch14)
     # verification (ch09, ch16)
     # the course's running example and reference scenarios
