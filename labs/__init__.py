@@ -100,6 +100,21 @@ _EXPORTS: dict[str, str] = {
     "TokenRejected": ".security.jwt",
     "jwt": "=.security.jwt",
     # config (ch14)
+    "AeroError": ".config.aero",
+    "Resolution": ".config.aero",
+    "read_config": ".config.aero",
+    "resolve_config": ".config.aero",
+    "EdnError": ".config.edn",
+    "Keyword": ".config.edn",
+    "kw": ".config.edn",
+    "read_edn": ".config.edn",
+    "to_edn": ".config.edn",
+    "ConfigInvalid": ".config.schema",
+    "Schema": ".config.schema",
+    "check_config": ".config.schema",
+    "drift": ".config.drift",
+    "committed_secrets": ".config.secrets",
+    "aero": "=.config.aero",
     # verification (ch09, ch16)
     # the course's running example and reference scenarios
     "shop": "=.shop",
