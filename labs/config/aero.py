@@ -39,7 +39,12 @@ on the JVM and whose message adds the path and line, which Aero does not give.
 
 The resolution is Aero's: repeated passes over the config, storing each resolved path;
 a ``#ref`` whose target is not resolved yet is skipped and retried; when a pass makes no
-progress, the first unresolved ``#ref`` gets the warning and ``nil``.
+progress, one unresolved ``#ref`` gets the warning and ``nil``, and the passes go on.
+Which one: here the first in file order. Aero takes the first of a Clojure hash set of
+skipped entries, whose order follows the entries' hashes, so in some cycles Aero breaks a
+different member of the cycle (``{:b #ref [:a] :a #ref [:b]}``: Aero warns at ``[:a]``,
+this model at ``[:b]``). The values agree whenever every member of the
+cycle is a bare ``#ref`` (all become ``nil``), and in every case this course's lab shows.
 """
 
 from __future__ import annotations
@@ -79,6 +84,7 @@ class _Incomplete:
         self.ref_path, self.ref_form = ref_path, ref_form
 
 
+_FORM = kw("form")   # Aero's path segment for a tagged literal's form
 _LONG = re.compile(r"^[+-]?\d+$")
 _DOUBLE = re.compile(r"^\s*[+-]?(NaN|Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[fFdD]?)\s*$")
 
@@ -178,7 +184,7 @@ class _Resolver:
     def _tagged(self, t: Tagged, path):
         tag = t.tag
         if tag == "ref":
-            target = self._expand(t.form, path + ("form",))
+            target = self._expand(t.form, path + (_FORM,))
             if isinstance(target, _Incomplete):
                 return target
             key = tuple(target) if isinstance(target, list) else (target,)
@@ -212,14 +218,14 @@ class _Resolver:
                 if r is not None and r is not False:
                     return r
             return None
-        value = self._expand(t.form, path + ("form",))
+        value = self._expand(t.form, path + (_FORM,))
         if isinstance(value, _Incomplete):
             return value
         return self._reader(tag, value, path, t.line)
 
     def _expand_scalar_repeatedly(self, form, path):
         while isinstance(form, Tagged):
-            form = self._tagged(form, path + ("form",))
+            form = self._tagged(form, path + (_FORM,))
             if isinstance(form, _Incomplete):
                 return form
         return form

@@ -92,7 +92,7 @@ _ = show_drift(resolved["staging"], resolved["prod"], ("staging", "prod"))
 SCHEMA = labs.Schema("""
 [:map
  [:http [:map [:port [:int {:min 1 :max 65535}]]]]
- [:db [:map [:host [:string {:min 1}]]
+ [:db [:map [:host [:re "^[a-z0-9.-]+$"]]
             [:url [:string {:min 1}]]
             [:password [:string {:min 8}]]]]
  [:payments [:map [:url [:string {:min 1}]]
@@ -227,11 +227,18 @@ labs.quote("committed_in_config", len(labs.committed_secrets(CONFIG)))
 # ## 6. Break it: a `#ref` cycle
 #
 # Someone writes the host in terms of the URL and the URL in terms of the host. Aero does
-# not throw: it prints a warning, puts `nil` in, and goes on, so the service starts with
-# a `nil` database host unless something checks.
+# not throw: it prints a warning, puts `nil` in for one `#ref` of the cycle, and goes on.
+# Here (checked against Aero 1.1.6 on the JVM) the URL is built with an empty host, and
+# the host becomes that URL: a non-empty string, which a schema that only asks for "a
+# string" accepts. The schema above asks for a host name.
 
 # %%
-CYCLE = CONFIG.replace('#profile {:dev "localhost" :default #env DB_HOST}', "#ref [:db :url]")
+CYCLE = CONFIG.replace(
+    """:db       {:host     #profile {:dev "localhost" :default #env DB_HOST}
+            :url      #join ["jdbc:postgresql://" #ref [:db :host] ":5432/shop"]""",
+    """:db       {:url      #join ["jdbc:postgresql://" #ref [:db :host] ":5432/shop"]
+            :host     #ref [:db :url]""")
+assert CYCLE != CONFIG
 cyc = effective(CYCLE, "prod")
 print(cyc.warnings)
 print(":db is", to_edn(cyc.config[kw("db")]))
@@ -385,9 +392,10 @@ def _raises_on_missing_file():
 # ## Exercise 2: a schema that catches the mistakes
 #
 # Write `MY_SCHEMA` (malli syntax, as EDN text) for the orders config of section 1, so that
-# each of the four broken configs in `PLANTED` is rejected **at the key that is wrong**,
+# each of the broken configs in `PLANTED` is rejected **at the key that is wrong**,
 # and the three good configs pass. Use `[:int {:min … :max …}]`, `[:string {:min …}]`,
-# `[:enum …]`, `:boolean` and nested `:map`s.
+# `[:enum …]`, `:boolean`, `[:re "regex"]` (a host is a DNS name: lower-case letters,
+# digits, dots and dashes) and nested `:map`s.
 
 # %%
 def _broken(path, value, base=None):
@@ -404,13 +412,14 @@ PLANTED = {
     "password nil (an unset #env)": ((kw("db"), kw("password")), None),
     "timeout as a string (no #long)": ((kw("payments"), kw("timeout-ms")), "800"),
     "log level :loud": ((kw("log-level"),), kw("loud")),
+    "host from the #ref cycle": ((kw("db"), kw("host")), "jdbc:postgresql://:5432/shop"),
 }
 
 ### BEGIN SOLUTION
 MY_SCHEMA = """
 [:map
  [:http [:map [:port [:int {:min 1 :max 65535}]]]]
- [:db [:map [:host [:string {:min 1}]]
+ [:db [:map [:host [:re "^[a-z0-9.-]+$"]]
             [:url [:string {:min 1}]]
             [:password [:string {:min 8}]]]]
  [:payments [:map [:url [:string {:min 1}]]
@@ -454,7 +463,7 @@ _inj, _inj_refused = run_env(resolved["prod"], new_config=prod_v2, validate=labs
 _hs.true("the rollout missing DB_PASSWORD is refused at start-up", lambda: _inj_refused is not None)
 _hs.equal("and no checkout fails", lambda: summary(_inj, _inj_refused)["failed after deploy %"], 0.0)
 _cyc_cfg = effective(CYCLE, "prod").config
-_hs.true("the #ref cycle's nil host is rejected", lambda: not labs.Schema(MY_SCHEMA).validate(_cyc_cfg))
+_hs.true("the whole config of the #ref cycle is rejected", lambda: not labs.Schema(MY_SCHEMA).validate(_cyc_cfg))
 _hs.report()
 
 # %% [markdown] exercise={"id": "ch14-drift", "title": "Say which differences between staging and prod are expected", "outcome": "Write a drift allow-list narrow enough that an unplanned difference between two environments' effective configurations is always reported", "points": 2, "minutes": 10}
