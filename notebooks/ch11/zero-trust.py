@@ -236,9 +236,8 @@ def build(design=ALL, seed=SEED, rate=RATE, duration=DURATION, attack_share=ATTA
     rng_gw = sim.stream("traffic:gateway")           # one stream per source: same arrivals
     rng_ship = sim.stream("traffic:attacker:shipping")
     rng_pay = sim.stream("traffic:attacker:payments")
-    # uniform arrivals: the kernel's Poisson arrivals still draw from the shared sim.rng,
-    # so they would differ between designs; these do not, and the bodies come from the
-    # streams above: every design sees exactly the same requests
+    # uniform arrivals (one request every 1000/rate ms) and bodies from the streams
+    # above: every design sees exactly the same requests at the same times
     sim.load("gateway", rate=rate, duration=duration, arrivals="uniform",
              body=lambda _r, i: gateway_request(rng_gw, i, attack_share, kinds, design))
     sim.load("shipping", rate=5, duration=duration, arrivals="uniform",
