@@ -57,3 +57,18 @@ def drift(a, b, expected=(), names=("a", "b")) -> list[dict]:
 
 
 _MISSING = object()
+
+
+def _parity(seed: int) -> str:
+    """Digest of drift rows between seeded pairs of nested configs."""
+    import hashlib
+    import random
+    from .edn import kw
+    rng = random.Random(seed)
+
+    def cfg():
+        return {kw("db"): {kw("host"): rng.choice(["a", "b"]), kw("password"): rng.choice(["x", "y"])},
+                kw("timeout-ms"): rng.choice([80, 800]), kw("flag"): rng.choice([True, False])}
+
+    out = [str(drift(cfg(), cfg(), expected=[(kw("db"), kw("host"))])) for _ in range(20)]
+    return hashlib.sha256("|".join(out).encode()).hexdigest()

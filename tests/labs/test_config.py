@@ -204,3 +204,8 @@ def test_drift_and_secrets():
                                       ' :prod #env DB_PASSWORD}}\n :api-key "sk_live_1" :name "shop"}')
     assert [(f["path"], f["line"]) for f in found] == [("[:db :password :dev]", 1), ("[:api-key]", 3)]
     assert all("live" not in f["value"] for f in found)
+
+
+def test_parity_of_drift_and_secrets():
+    assert drift._parity(2) == drift._parity(2) != drift._parity(3)
+    assert secrets._parity(2) == secrets._parity(2)
