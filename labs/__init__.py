@@ -148,6 +148,14 @@ _EXPORTS: dict[str, str] = {
     "committed_secrets": ".config.secrets",
     "aero": "=.config.aero",
     # verification (ch09, ch16)
+    "HeadSampler": ".observe.sampling",
+    "TailSampler": ".observe.sampling",
+    "cardinality": "=.observe.cardinality",
+    "logs": "=.observe.logs",
+    "sampling": "=.observe.sampling",
+    "spans": "=.observe.spans",
+    "contracts": "=.verification.contracts",
+    "explore": "=.verification.explore",
     # the course's running example and reference scenarios
     "shop": "=.shop",
     "scenarios": "=.scenarios",
