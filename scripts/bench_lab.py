@@ -160,6 +160,10 @@ class Recorder:
             return
         try:
             response = request.response()
+            # JupyterLite's service worker answers the app's requests by fetching them
+            # itself: count its network fetch, not the page's answer from it as well
+            if response is not None and response.from_service_worker:
+                return
             n = int(response.headers.get("content-length", "0")) if response else 0
             status = response.status if response else 0
         except Exception:
