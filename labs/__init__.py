@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "quote": ".observe.quotes",
     "checkers": "=.observe.checkers",
     "viz": "=.observe.viz",
+    "queueing": "=.observe.queueing",   # ch12: Little's law, M/M/c, the USL
     # resilience: around a call
     "BreakerConfig": ".resilience.breaker",
     "BreakerMetrics": ".resilience.window",
@@ -86,6 +87,10 @@ _EXPORTS: dict[str, str] = {
     "saga": "=.data.saga",
     # traffic (ch04, ch05, ch17)
     # delivery (ch10, ch12, ch18)
+    "Autoscaling": ".delivery.autoscaler",
+    "HorizontalPodAutoscaler": ".delivery.autoscaler",
+    "ScalingPolicy": ".delivery.autoscaler",
+    "ScalingRules": ".delivery.autoscaler",
     # security (ch11)
     # config (ch14)
     # verification (ch09, ch16)
