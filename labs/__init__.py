@@ -77,6 +77,9 @@ _EXPORTS: dict[str, str] = {
     "Backoff": ".resilience.backoff",
     "CoDelPolicy": ".resilience.shedding",
     "LoadShedder": ".resilience.shedding",
+    "FaultSchedule": ".resilience.gameday",     # ch13: game days
+    "FaultWindow": ".resilience.gameday",
+    "random_schedule": ".resilience.gameday",
     # messaging (ch03)
     "Broker": ".messaging.broker",
     "Record": ".messaging.broker",
