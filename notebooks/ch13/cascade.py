@@ -344,6 +344,10 @@ labs.quote("budget_load", numbers["timeouts + retries + budget"]["payments attem
 labs.quote("breaker_load", numbers["timeouts + breaker"]["payments attempts per checkout"], "{:.2f}")
 
 # %%
+for name in ("timeouts", "bulkhead", "timeouts + fallback", "all together"):
+    display_table(per_service(runs[name][0]), f"{name}: slow phase, per service")
+
+# %%
 labs.viz.bar({name: n["browse served %"] for name, n in numbers.items()},
              x="design", y="browse served in the slow phase (%)",
              title="Which tools keep the front door open")
