@@ -86,6 +86,15 @@ _EXPORTS: dict[str, str] = {
     "saga": "=.data.saga",
     # traffic (ch04, ch05, ch17)
     # delivery (ch10, ch12, ch18)
+    "resolve_fenceposts": ".delivery.fenceposts",
+    "Analysis": ".delivery.rollout",
+    "BlueGreen": ".delivery.rollout",
+    "Canary": ".delivery.rollout",
+    "Deployment": ".delivery.rollout",
+    "RollingUpdate": ".delivery.rollout",
+    "RolloutReport": ".delivery.rollout",
+    "AppVersion": ".delivery.migration",
+    "check_plan": ".delivery.migration",
     # security (ch11)
     # config (ch14)
     # verification (ch09, ch16)
