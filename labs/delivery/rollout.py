@@ -74,15 +74,15 @@ class Analysis:
     window: float | None = None
 
     def __post_init__(self) -> None:
-        if self.window is None:
-            object.__setattr__(self, "window", self.interval)
-        _check_number("window", self.window, low=0.0, low_open=True,
-                      fix="The span (ms) each measurement looks back over, e.g. window=20_000.")
         _check_probability("max_error_rate", self.max_error_rate)
         _check_number("interval", self.interval, low=0.0, low_open=True,
                       fix="Measure every few seconds, e.g. interval=10_000 (ms).")
         _check_int("min_requests", self.min_requests, low=1,
                    fix="A measurement needs at least one request; use e.g. min_requests=20.")
+        if self.window is None:
+            object.__setattr__(self, "window", self.interval)
+        _check_number("window", self.window, low=0.0, low_open=True,
+                      fix="The span (ms) each measurement looks back over, e.g. window=20_000.")
 
 
 @dataclass(frozen=True)
