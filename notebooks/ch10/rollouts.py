@@ -316,7 +316,7 @@ _wrong = lambda: [c for c in _cases if fenceposts(*c) != labs.resolve_fenceposts
 # Configure `MY_CANARY` (a `Canary`) so that, in the standard world (seed 7, the knobs'
 # first values):
 #
-# * the **bad** v2 is rolled back and hurts at most **8** customers;
+# * the **bad** v2 is rolled back and hurts at most **10** customers;
 # * a **good** v2 (`bug=None`) is promoted, with no false rollback on the 1 % noise, and
 #   finishes within **120 s** of the rollout's start.
 #
@@ -327,18 +327,19 @@ _wrong = lambda: [c for c in _cases if fenceposts(*c) != labs.resolve_fenceposts
 # The tension: a small weight and frequent measurements hurt few customers, but a
 # measurement on few requests cannot tell a 1 % noise from a bug (1 error in 20 requests
 # is 5 %); long pauses are safe and slow. The instructors' check also ships a release with
-# a *different* bug.
+# a *subtler* bug, which fails about 6 % of payments: your canary must roll that one back
+# too (hurting at most 12 customers), so an objective far above the noise will not do.
 
 # %%
 ### BEGIN SOLUTION
-MY_CANARY = Canary(steps=[(10, 30_000), (50, 20_000)],
-                   analysis=Analysis(max_error_rate=0.07, interval=2_000, window=20_000,
-                                     min_requests=30))
+MY_CANARY = Canary(steps=[(20, 20_000), (50, 20_000)],
+                   analysis=Analysis(max_error_rate=0.04, interval=2_000, window=20_000,
+                                     min_requests=40))
 ### END SOLUTION
 ### STUB MY_CANARY = None
 
 
-def canary_objectives(canary, seed=7, bug=wallet_rounding_bug, max_hurt=8, max_ship_s=120):
+def canary_objectives(canary, seed=7, bug=wallet_rounding_bug, max_hurt=10, max_ship_s=120):
     """What *canary* misses in the standard world on *seed*, in plain words ([] = all met)."""
     if canary is None:
         return None
@@ -371,16 +372,17 @@ def canary_objectives(canary, seed=7, bug=wallet_rounding_bug, max_hurt=8, max_s
  .report())
 
 # %% tags=["hidden-check"] exercise="ch10-canary"
-def _big_card_bug(body):
-    """Another bad deploy: card payments over 150 EUR fail."""
-    return body["method"] == "card" and body["amount_minor"] > 15_000
+def _subtle_bug(body):
+    """Another bad deploy: wallet payments with 80 cents or more fail (about 6 %)."""
+    return body["method"] == "wallet" and body["amount_minor"] % 100 >= 80
 
 
 (Checks("ch10-canary", hidden=True)
  .equal("objectives missed, seed 11", lambda: canary_objectives(MY_CANARY, seed=11), [])
  .equal("objectives missed, seed 12", lambda: canary_objectives(MY_CANARY, seed=12), [])
- .equal("another bad deploy (large card payments fail), seed 7",
-        lambda: canary_objectives(MY_CANARY, bug=_big_card_bug, max_hurt=12), [])
+ .equal("a subtler bad deploy (6 % of payments fail), seed 7",
+        lambda: canary_objectives(MY_CANARY, bug=_subtle_bug, max_hurt=12), [],
+        hint="The objective must sit between the 1 % noise and the bug's error rate.")
  .report())
 
 # %% [markdown] exercise={"id": "ch10-expand-contract", "title": "Order an expand-and-contract migration", "outcome": "Order schema changes and deploys so that no pair of versions running together, or rolled back, breaks", "points": 3, "minutes": 15}
