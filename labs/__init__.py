@@ -95,6 +95,12 @@ _EXPORTS: dict[str, str] = {
     "RolloutReport": ".delivery.rollout",
     "AppVersion": ".delivery.migration",
     "check_plan": ".delivery.migration",
+    "JvmMemory": ".delivery.jvm",
+    "default_max_heap": ".delivery.jvm",
+    "PodSpec": ".delivery.pods",
+    "Pods": ".delivery.pods",
+    "Probe": ".delivery.probes",
+    "ProbeState": ".delivery.probes",
     # security (ch11)
     # config (ch14)
     # verification (ch09, ch16)
