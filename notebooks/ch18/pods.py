@@ -176,7 +176,7 @@ labs.quote("non_heap_mib", JvmMemory(**MEMORY).non_heap_mib, "{:.0f}")
 SETTINGS = {"-Xmx1g": JvmMemory(**MEMORY, xmx_mib=1024),
             "MaxRAMPercentage=75": JvmMemory(**MEMORY, max_ram_percentage=75),
             "default (25 %)": JvmMemory(**MEMORY)}
-memory_runs = {name: run(PodSpec(memory=m)) for name, m in SETTINGS.items()}
+memory_runs = {name: run(PodSpec(memory=m), until=45_000) for name, m in SETTINGS.items()}
 rows = []
 for name, (pods, result) in memory_runs.items():
     m = SETTINGS[name]
@@ -252,8 +252,8 @@ labs.viz.sequence(no_drain_result, trace_id=lost.trace_id)
 # pod at once, and the kubelet restarts all of them: the overload becomes an outage.
 
 # %%
-BURST = (15_000, 150, 45_000)
-cascade, cascade_result = run(PodSpec(), burst=BURST, until=75_000)
+BURST = (10_000, 150, 40_000)
+cascade, cascade_result = run(PodSpec(), burst=BURST, until=60_000)
 print(summary(cascade, cascade_result), failures(cascade_result))
 labs.quote("burst_restarts", sum(p.restarts for p in cascade.pods))
 labs.quote("burst_failed", summary(cascade, cascade_result)["failed"])
@@ -265,15 +265,15 @@ labs.quote("burst_failed", summary(cascade, cascade_result)["failed"])
 
 # %%
 LENIENT = PodSpec(liveness_probe=Probe(timeout=5_000, failure_threshold=6))
-flapping, flapping_result = run(LENIENT, burst=BURST, until=75_000)
+flapping, flapping_result = run(LENIENT, burst=BURST, until=60_000)
 print(summary(flapping, flapping_result), failures(flapping_result))
 labs.quote("lenient_restarts", sum(p.restarts for p in flapping.pods))
 labs.quote("lenient_failed", summary(flapping, flapping_result)["failed"])
-display(labs.viz.line({"default liveness": cascade.in_endpoints_over_time(75_000, 1_000),
-                       "lenient liveness": flapping.in_endpoints_over_time(75_000, 1_000)},
+display(labs.viz.line({"default liveness": cascade.in_endpoints_over_time(60_000, 1_000),
+                       "lenient liveness": flapping.in_endpoints_over_time(60_000, 1_000)},
                       x="time (s)", y="pods in the endpoints",
-                      title="A burst from 15 s to 45 s"))
-timeline(flapping, limit=12, since=15_000)
+                      title="A burst from 10 s to 40 s"))
+timeline(flapping, limit=12, since=10_000)
 
 # %% [markdown]
 # With lenient liveness nothing restarts, but readiness *flaps*: a swamped pod fails
@@ -379,7 +379,7 @@ def memory_objectives(memory, threads=None, rate=None):
     if memory.headroom_mib() < 0.1 * memory.limit_mib:
         missed.append(f"only {memory.headroom_mib():.0f} MiB of headroom with a full heap "
                       f"(at least {0.1 * memory.limit_mib:.0f})")
-    pods, result = run(PodSpec(memory=memory), threads=threads, rate=rate)
+    pods, result = run(PodSpec(memory=memory), threads=threads, rate=rate, until=45_000)
     if pods.count("OOMKilled"):
         missed.append(f"{pods.count('OOMKilled')} OOM kills")
     heap_errors = failures(result).get("OutOfMemoryError: Java heap space", 0)
