@@ -87,12 +87,12 @@ _EXPORTS: dict[str, str] = {
     # traffic (ch04, ch05, ch17)
     # delivery (ch10, ch12, ch18)
     "resolve_fenceposts": ".delivery.fenceposts",
-    "Analysis": ".delivery.rollout",
-    "BlueGreen": ".delivery.rollout",
-    "Canary": ".delivery.rollout",
+    "Analysis": ".delivery.strategies",
+    "BlueGreen": ".delivery.strategies",
+    "Canary": ".delivery.strategies",
     "Deployment": ".delivery.rollout",
-    "RollingUpdate": ".delivery.rollout",
-    "RolloutReport": ".delivery.rollout",
+    "RollingUpdate": ".delivery.strategies",
+    "RolloutReport": ".delivery.strategies",
     "AppVersion": ".delivery.migration",
     "check_plan": ".delivery.migration",
     "JvmMemory": ".delivery.jvm",

@@ -13,7 +13,9 @@ kubernetes/kubernetes), with ``intstr.GetScaledValueFromIntOrPercent``:
 
 From those two numbers the controller keeps, at every step of a rollout, at most
 ``replicas + maxSurge`` pods in existence and at least ``replicas - maxUnavailable`` pods
-*available* (ready for ``minReadySeconds``, 0 by default).
+*available* (ready for ``minReadySeconds``, 0 by default). :func:`sync_rolling` is one
+sync of ``rolloutRolling`` (``pkg/controller/deployment/rolling.go``) on a
+:class:`labs.delivery.rollout.Deployment`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import re
 
 from ..kernel.errors import ConfigError
 
-__all__ = ["resolve_fenceposts"]
+__all__ = ["resolve_fenceposts", "sync_rolling"]
 
 _PERCENT = re.compile(r"^(\d+)%$")
 
@@ -67,3 +69,48 @@ def resolve_fenceposts(replicas: int, max_surge="25%", max_unavailable="25%") ->
     if surge == 0 and unavailable == 0:
         unavailable = 1
     return surge, unavailable
+
+
+def sync_rolling(dep, target: str, strategy, t: float) -> bool:
+    """One sync of the Deployment controller's rolling update toward *target* at *t*.
+
+    Scale the new ReplicaSet up while all pods stay within ``replicas + maxSurge``
+    (``NewRSNewReplicas``); then scale old ones down while available pods stay at least
+    ``replicas - maxUnavailable`` (``reconcileOldReplicaSets``): unhealthy old pods first
+    (``cleanupUnhealthyReplicas``), then the oldest ReplicaSet first and, inside one, the
+    most recently ready pod first. Repeats until nothing changes; returns True when the
+    rollout is complete (every pod is *target* and ready).
+    """
+    replicas = dep.replicas
+    surge, unavailable = resolve_fenceposts(replicas, strategy.max_surge, strategy.max_unavailable)
+    while True:
+        new = dep.live(target)
+        alive = dep.live()
+        if len(new) < replicas and len(alive) < replicas + surge:
+            for _ in range(min(replicas + surge - len(alive), replicas - len(new))):
+                dep._create(target, t)
+            continue
+        old = [p for p in alive if p.version != target]
+        if not old:
+            break
+        min_available = replicas - unavailable
+        new_unavailable = sum(1 for p in new if not p.ready(t))
+        budget = len(alive) - min_available - new_unavailable
+        if budget <= 0:
+            break
+        cut = 0
+        for p in [p for p in old if not p.ready(t)][:budget]:
+            dep._delete(p, t)
+            cut += 1
+        available = sum(1 for p in dep.live() if p.ready(t))
+        if available > min_available:
+            def age(version: str) -> float:
+                return min((q.created for q in dep.pods if q.version == version), default=0.0)
+            ranked = sorted((p for p in dep.live() if p.version != target),
+                            key=lambda p: (age(p.version), -p.ready_at, -p.created))
+            for p in ranked[:available - min_available]:
+                dep._delete(p, t)
+                cut += 1
+        if cut == 0:
+            break
+    return all(p.version == target and p.ready(t) for p in dep.live())

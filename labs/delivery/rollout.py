@@ -11,13 +11,8 @@ failure of draining badly is chapter 18's, see :mod:`labs.delivery.pods`).
 
 The strategies and their sources:
 
-- :class:`RollingUpdate`: the Deployment controller's ``rolloutRolling``
-  (``pkg/controller/deployment/rolling.go``): scale the new ReplicaSet up while all pods
-  stay within ``replicas + maxSurge`` (``NewRSNewReplicas``); scale old ReplicaSets down
-  while available pods stay at least ``replicas - maxUnavailable``, deleting unhealthy old
-  pods first, oldest ReplicaSet first, not-ready then most recently ready pods first. The
-  fenceposts are :func:`labs.delivery.fenceposts.resolve_fenceposts`. **Kubernetes never
-  rolls back by itself**: a rollout whose pods pass their readiness probe but fail
+- :class:`RollingUpdate`: the Deployment controller's ``rolloutRolling``, in
+  :func:`labs.delivery.fenceposts.sync_rolling`. **Kubernetes never rolls back by itself**: a rollout whose pods pass their readiness probe but fail
   requests completes. With *analysis*, this model adds what a pipeline adds in front of
   it: a watcher of the service's error rate that runs ``kubectl rollout undo``, which is
   one more rolling update, back to the previous ReplicaSet, under the same fenceposts.
@@ -33,142 +28,32 @@ The strategies and their sources:
   once, canary pods deleted. After the last step the new version is scaled to *replicas*,
   takes all traffic once ready, and the old pods are deleted.
 
-:class:`Analysis` is one error-rate metric with ``failureLimit`` 0: a single measurement
-over its objective fails it; a measurement with fewer than *min_requests* requests is
-inconclusive and does not count.
+:class:`Analysis`: a single measurement over its objective fails it; one on fewer than
+*min_requests* requests is inconclusive.
 
-Simplifications, said out loud: no node capacity limit (surge pods always schedule), no
-``progressDeadlineSeconds``, pods become ready at their start-up time (probes are
-chapter 18's), and the controller reacts to each change at the instant it happens. The
-controller is advanced lazily, from calls (``payments.call``) and from :meth:`Deployment.finish`;
-every state change is journaled (kind ``state``) with the time it happened in ``value``.
+Left out: node capacity (surge pods always schedule), ``progressDeadlineSeconds``, probes
+(pods are ready at their start-up time; see chapter 18's parts). The controller reacts at
+once, advanced lazily from ``payments.call`` and :meth:`Deployment.finish`; each change is
+journaled (kind ``state``) with the time it happened in ``value``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
 from ..kernel.distributions import Distribution, as_distribution
-from ..kernel.errors import ConfigError, _check_int, _check_number, _check_probability
+from ..kernel.errors import ConfigError, _check_int, _check_number
 from ..kernel.messages import Response
-from .fenceposts import resolve_fenceposts
+from .fenceposts import sync_rolling
+from .strategies import Analysis, BlueGreen, Canary, RollingUpdate, RolloutReport
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..kernel.core import Simulation
 
-__all__ = ["Analysis", "BlueGreen", "Canary", "Deployment", "RollingUpdate", "RolloutReport"]
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """An error-rate objective, measured every *interval* ms over the last *window* ms
-    (default: the interval), judged only on at least *min_requests* requests."""
-
-    max_error_rate: float = 0.02
-    interval: float = 10_000.0
-    min_requests: int = 20
-    window: float | None = None
-
-    def __post_init__(self) -> None:
-        _check_probability("max_error_rate", self.max_error_rate)
-        _check_number("interval", self.interval, low=0.0, low_open=True,
-                      fix="Measure every few seconds, e.g. interval=10_000 (ms).")
-        _check_int("min_requests", self.min_requests, low=1,
-                   fix="A measurement needs at least one request; use e.g. min_requests=20.")
-        if self.window is None:
-            object.__setattr__(self, "window", self.interval)
-        _check_number("window", self.window, low=0.0, low_open=True,
-                      fix="The span (ms) each measurement looks back over, e.g. window=20_000.")
-
-
-@dataclass(frozen=True)
-class RollingUpdate:
-    """Kubernetes' RollingUpdate strategy; *analysis* adds an automatic ``rollout undo``."""
-
-    max_surge: Any = "25%"
-    max_unavailable: Any = "25%"
-    analysis: Analysis | None = None
-
-    def __post_init__(self) -> None:
-        resolve_fenceposts(4, self.max_surge, self.max_unavailable)   # validates both
-        _check_analysis(self.analysis)
-
-
-@dataclass(frozen=True)
-class BlueGreen:
-    """A full green set, an instant switch, then *observe* ms of analysis; blue is kept
-    *scale_down_delay* ms after the switch (Argo Rollouts' default: 30 s)."""
-
-    analysis: Analysis | None = None
-    scale_down_delay: float = 30_000.0
-    observe: float = 60_000.0
-
-    def __post_init__(self) -> None:
-        _check_analysis(self.analysis)
-        _check_number("scale_down_delay", self.scale_down_delay, low=0.0,
-                      fix="Keep the old pods for some ms after the switch, e.g. 30_000.")
-        _check_number("observe", self.observe, low=0.0,
-                      fix="How long (ms) the analysis watches after the switch, e.g. 60_000.")
-
-
-@dataclass(frozen=True)
-class Canary:
-    """Steps of ``(weight %, pause ms)``, analysis on the canary's requests during each pause."""
-
-    steps: tuple = ((10, 30_000.0), (50, 30_000.0))
-    analysis: Analysis | None = field(default_factory=Analysis)
-
-    def __post_init__(self) -> None:
-        try:
-            steps = tuple((w, p) for w, p in self.steps)
-        except (TypeError, ValueError):
-            raise ConfigError(f"steps must be (weight %, pause ms) pairs, got {self.steps!r}. "
-                              "Use e.g. steps=[(10, 30_000), (50, 30_000)].") from None
-        if not steps:
-            raise ConfigError("a canary needs at least one step, e.g. steps=[(10, 30_000)].")
-        last = 0
-        for i, (w, p) in enumerate(steps):
-            _check_number(f"steps[{i}] weight", w, low=0.0, high=100.0, low_open=True,
-                          fix="Weights are percentages of traffic, 0 < weight <= 100.")
-            if w < last:
-                raise ConfigError(f"steps[{i}] weight {w} is below the step before ({last}); "
-                                  "canary weights only grow. Sort the steps by weight.")
-            last = w
-            _check_number(f"steps[{i}] pause", p, low=0.0, fix="Pauses are ms >= 0.")
-        object.__setattr__(self, "steps", steps)
-        _check_analysis(self.analysis)
-
-
-def _check_analysis(a) -> None:
-    if a is not None and not isinstance(a, Analysis):
-        raise ConfigError(f"analysis must be an Analysis(...) or None, got {a!r}.")
-
-
-@dataclass(frozen=True)
-class RolloutReport:
-    """What one rollout did. Times are virtual ms; ``None`` when it did not happen."""
-
-    strategy: str
-    version: str
-    started: float
-    outcome: str              # "promoted", "rolled back" or "in progress"
-    first_served: float | None    # the new version's first request
-    decided: float | None         # the rollback decision (undo, abort, switch back)
-    clean: float | None           # no pod of the new version left in the endpoints
-    finished: float | None        # nothing left to do (promoted, or back where it started)
-    new_requests: int             # requests the new version handled
-    new_errors: int               # ... of which failed
-
-    @property
-    def exposure(self) -> float | None:
-        """How long the new version took traffic before it was out again (rollbacks only)."""
-        if self.first_served is None or self.clean is None:
-            return None
-        return self.clean - self.first_served
+__all__ = ["Deployment"]
 
 
 class _Pod:
@@ -375,44 +260,8 @@ class Deployment:
         self._check_clean(t)
 
     def _sync_rolling(self, t: float) -> None:
-        r = self._r
-        target = r["target"]
-        surge, unavailable = resolve_fenceposts(self.replicas, r["strategy"].max_surge,
-                                                r["strategy"].max_unavailable)
-        while True:
-            new = self.live(target)
-            alive = self.live()
-            if len(new) < self.replicas and len(alive) < self.replicas + surge:   # NewRSNewReplicas
-                for _ in range(min(self.replicas + surge - len(alive), self.replicas - len(new))):
-                    self._create(target, t)
-                continue
-            old = [p for p in alive if p.version != target]
-            if not old:
-                break
-            min_available = self.replicas - unavailable
-            new_unavailable = sum(1 for p in new if not p.ready(t))
-            budget = len(alive) - min_available - new_unavailable
-            if budget <= 0:
-                break
-            cut = 0
-            for p in [p for p in old if not p.ready(t)][:budget]:    # cleanupUnhealthyReplicas
-                self._delete(p, t)
-                cut += 1
-            available = sum(1 for p in self.live() if p.ready(t))
-            if available > min_available:                           # scaleDownOldReplicaSets...
-                # oldest ReplicaSet first; inside one, the most recently ready pod first
-                ranked = sorted((p for p in self.live() if p.version != target),
-                                key=lambda p: (self._rs_age(p.version), -p.ready_at, -p.created))
-                for p in ranked[:available - min_available]:
-                    self._delete(p, t)
-                    cut += 1
-            if cut == 0:
-                break
-        if all(p.version == target for p in self.live()) and all(p.ready(t) for p in self.live()):
+        if sync_rolling(self, self._r["target"], self._r["strategy"], t):
             self._done(t)
-
-    def _rs_age(self, version: str) -> float:
-        return min((p.created for p in self.pods if p.version == version), default=0.0)
 
     def _sync_blue_green(self, t: float) -> None:
         r = self._r
@@ -614,23 +463,16 @@ def _parity(seed: int) -> str:
 
     sim = Simulation(seed=seed)
 
-    def good(ctx, req):
-        yield ctx.work(5.0)
-        return {"ok": True}
+    def version(bad: bool):
+        def handler(ctx, req):
+            yield ctx.work(5.0)
+            return Response(500, None, "bug") if bad and req.body["id"] % 3 == 0 else {"ok": 1}
+        return handler
 
-    def bad(ctx, req):
-        yield ctx.work(5.0)
-        if ctx.rng.random() < 0.3:
-            return Response(500, None, "bug")
-        return {"ok": True}
-
-    dep = Deployment(sim, "payments", {"v1": good, "v2": bad}, "v1", replicas=4,
-                     start=2_000.0)
-
-    def front(ctx, req):
-        return (yield from dep.call(ctx, req.body, timeout=500))
-
-    sim.service("orders", front, concurrency=64)
+    dep = Deployment(sim, "payments", {"v1": version(False), "v2": version(True)}, "v1",
+                     replicas=4, start=2_000.0)
+    sim.service("orders", lambda ctx, req: (yield from dep.call(ctx, req.body, timeout=500)),
+                concurrency=64)
     dep.rollout("v2", at=1_000, strategy=Canary(steps=((25, 5_000),),
                                                 analysis=Analysis(interval=1_000, min_requests=5)))
     sim.load("orders", rate=50, duration=10_000)
