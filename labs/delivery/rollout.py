@@ -219,7 +219,6 @@ class Deployment:
             return Response(503, None, "no ready endpoints")
         return (yield ctx.call(pod.name, body, **kwargs))
 
-    # -- rollouts ------------------------------------------------------------------------
     def rollout(self, version: str, at: float, strategy) -> None:
         """Start rolling out *version* at virtual time *at* with *strategy*."""
         if version not in self.versions:
