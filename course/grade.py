@@ -39,21 +39,23 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import io
 import json
 import os
 import queue
-import shutil
-import signal
-import subprocess
+import re
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course.notebooks import Lab, LabSourceError, discover_labs, parse_lab, to_notebook
+from course.notebooks import Lab
+from course.grade_run import Limits, _run, network_isolation
+from course.grade_cells import build_grading_cells, load_labs
+from course.grade_sandbox import FIRST_UID, Sandbox, SandboxUnavailable
 
 __all__ = ["grade", "grade_one", "main", "Submission", "Row", "network_isolation",
            "build_grading_cells"]
@@ -108,244 +110,6 @@ class Submission:
     seconds: float = 0.0
 
 
-# --------------------------------------------------------------------------- isolation
-
-_ISOLATION: list[str] | None = None
-
-
-def network_isolation() -> list[str]:
-    """The command prefix that gives a process an empty network namespace, or ``[]``.
-
-    ``unshare -n`` works as root; ``unshare -rn`` (a user namespace) works for other users
-    on kernels that allow it. Without either, the runner's socket guard still refuses
-    connections, but learner code could get around it; the grader says so when it starts.
-    """
-    global _ISOLATION
-    if _ISOLATION is None:
-        _ISOLATION = []
-        if shutil.which("unshare"):
-            for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
-                try:
-                    ok = subprocess.run(prefix + ["true"], capture_output=True, timeout=10)
-                except (OSError, subprocess.TimeoutExpired):
-                    continue
-                if ok.returncode == 0:
-                    _ISOLATION = prefix + ["--"]
-                    break
-    return _ISOLATION
-
-
-# --------------------------------------------------------------------------- the lab side
-
-def load_labs(notebooks: Path) -> dict[str, Lab]:
-    labs = {}
-    for source in discover_labs(notebooks):
-        try:
-            lab = parse_lab(source, notebooks)
-        except LabSourceError as err:
-            print(f"warning: skipping a lab source with errors: {err}", file=sys.stderr)
-            continue
-        labs[lab.name] = lab
-    return labs
-
-
-def _source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
-def build_grading_cells(lab: Lab, learner_cells: list[dict]) -> tuple[list[dict], list[str]]:
-    """The cells to run: the learner's, with the instructor's check cells put in place.
-
-    Returns (cells, notes); each cell is ``{"source", "role", "exercise"}`` with role
-    ``learner``, ``check`` or ``hidden-check``. Placement of an exercise's checks: where the
-    learner's copy of its check cell was; if deleted, just before the learner's copy of the
-    lab cell that followed the checks in the source; failing that, just after the copy of
-    the cell before them; failing that, at the end.
-    """
-    student = to_notebook(lab, "student")["cells"]
-    solution = to_notebook(lab, "solution")["cells"]
-    # source cell index -> student cell id (hidden checks have no student cell)
-    sid: dict[int, str] = {}
-    j = 0
-    for i, cell in enumerate(lab.cells):
-        if "hidden-check" in cell.tags:
-            continue
-        sid[i] = student[j]["id"]
-        j += 1
-    original = {i: solution[i]["source"] for i in range(len(lab.cells))}
-    check_ids = {sid[i] for i, c in enumerate(lab.cells) if "check" in c.tags}
-    original_by_id = {sid[i]: original[i] for i, c in enumerate(lab.cells) if "check" in c.tags}
-
-    notes: list[str] = []
-    kept: list[dict] = []
-    learner_check_at: dict[str, int] = {}  # exercise -> position in kept
-    for cell in learner_cells:
-        if cell.get("cell_type") != "code":
-            continue
-        meta = cell.get("metadata") or {}
-        tags = set(meta.get("tags") or []) if isinstance(meta.get("tags"), list) else set()
-        cid = cell.get("id")
-        if tags & CHECK_TAGS or cid in check_ids:
-            ex = meta.get("exercise")
-            if cid in check_ids:
-                ex = lab.cells[[i for i, s in sid.items() if s == cid][0]].metadata["exercise"]
-                if _source(cell).strip() != original_by_id[cid].strip():
-                    notes.append(f"The check cell of {ex} was edited; it was graded with "
-                                 "the original check cell.")
-            if isinstance(ex, str):
-                learner_check_at.setdefault(ex, len(kept))
-            continue
-        kept.append({"source": _source(cell), "role": "learner", "exercise": None,
-                     "id": cid})
-    position_of_id = {c["id"]: k for k, c in enumerate(kept) if c["id"]}
-
-    # consecutive check cells of the source form blocks
-    blocks: list[list[int]] = []
-    for i, cell in enumerate(lab.cells):
-        if CHECK_TAGS & set(cell.tags):
-            if blocks and blocks[-1][-1] == i - 1:
-                blocks[-1].append(i)
-            else:
-                blocks.append([i])
-    placed: list[tuple[int, int, list[dict]]] = []
-    for order, block in enumerate(blocks):
-        exercises = [lab.cells[i].metadata["exercise"] for i in block]
-        at = None
-        for ex in exercises:
-            if ex in learner_check_at:
-                at = learner_check_at[ex]
-                break
-        else:
-            for ex in dict.fromkeys(exercises):
-                if not any("check" in lab.cells[i].tags for i in block
-                           if lab.cells[i].metadata["exercise"] == ex):
-                    continue
-                notes.append(f"The check cell of {ex} was missing; the original was put back.")
-        if at is None:
-            for n in range(block[-1] + 1, len(lab.cells)):
-                if sid.get(n) in position_of_id:
-                    at = position_of_id[sid[n]]
-                    break
-        if at is None:
-            for p in range(block[0] - 1, -1, -1):
-                if sid.get(p) in position_of_id:
-                    at = position_of_id[sid[p]] + 1
-                    break
-        if at is None:
-            at = len(kept)
-        cells = [{"source": original[i], "exercise": lab.cells[i].metadata["exercise"],
-                  "role": "hidden-check" if "hidden-check" in lab.cells[i].tags else "check",
-                  "id": None} for i in block]
-        placed.append((at, order, cells))
-    placed.sort(key=lambda t: (t[0], t[1]))
-    out: list[dict] = []
-    k = 0
-    for at, _, cells in placed:
-        out.extend(kept[k:at])
-        k = max(k, at)
-        out.extend(cells)
-    out.extend(kept[k:])
-    return out, notes
-
-
-# --------------------------------------------------------------------------- running
-
-@dataclass
-class Limits:
-    timeout: float = 30.0
-    memory_mb: int = 2048
-    output_bytes: int = 1_000_000
-    max_bytes: int = 5_000_000
-    startup: float = 60.0
-
-
-def _run(cells: list[dict], limits: Limits, workdir: Path) -> dict:
-    """Run *cells* in a fresh runner process; return what happened, cell by cell."""
-    job = {"cells": [{"source": c["source"]} for c in cells],
-           "limits": {"memory_mb": limits.memory_mb, "output_bytes": limits.output_bytes,
-                      "cpu_seconds": int(limits.timeout * (len(cells) + 2) + 60)}}
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir),
-           "IPYTHONDIR": str(workdir / ".ipython"), "PYTHONPATH": str(ROOT),
-           "PYTHONHASHSEED": "0", "MPLBACKEND": "agg", "COURSE_GRADING": "1",
-           "LANG": "C.UTF-8"}
-    cmd = network_isolation() + [sys.executable, "-m", "course.sandbox_runner"]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=workdir, env=env,
-                            start_new_session=True)
-    events: queue.Queue = queue.Queue()
-    stderr: list[bytes] = []
-
-    def read_events():
-        for line in proc.stdout:
-            try:
-                events.put(json.loads(line))
-            except ValueError:
-                pass
-        events.put(None)
-
-    def read_stderr():
-        size = 0
-        for chunk in iter(lambda: proc.stderr.read(4096), b""):
-            if size < 65536:
-                stderr.append(chunk)
-            size += len(chunk)
-
-    threads = [threading.Thread(target=read_events, daemon=True),
-               threading.Thread(target=read_stderr, daemon=True)]
-    for t in threads:
-        t.start()
-    try:
-        proc.stdin.write(json.dumps(job).encode())
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    result = {"ends": {}, "network": [], "stopped": None, "stopped_cell": None}
-    current, deadline = None, time.monotonic() + limits.startup
-    finished = False
-    while True:
-        try:
-            event = events.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            result["stopped"], result["stopped_cell"] = "timeout", current
-            break
-        if event is None:
-            break
-        kind = event.get("event")
-        if kind == "start":
-            current = event["cell"]
-            deadline = time.monotonic() + limits.timeout
-        elif kind == "end":
-            result["ends"][event["cell"]] = event
-            current = None
-            deadline = time.monotonic() + limits.timeout
-        elif kind == "network":
-            result["network"].append(event)
-        elif kind == "output-limit":
-            result["stopped"], result["stopped_cell"] = "output-limit", event.get("cell")
-        elif kind == "done":
-            finished = True
-        elif kind == "ready":
-            deadline = time.monotonic() + limits.timeout
-    if proc.poll() is None and not finished:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    if not finished and result["stopped"] is None:
-        result["stopped"], result["stopped_cell"] = "crashed", current
-        code = proc.returncode
-        how = (f"killed by signal {-code}" if code and code < 0 else f"exit code {code}")
-        tail = b"".join(stderr).decode("utf-8", "replace").strip().splitlines()[-3:]
-        result["crash_detail"] = how + (": " + " | ".join(tail) if tail else "")
-    return result
-
-
 # --------------------------------------------------------------------------- grading one
 
 def _student_of(path: Path, nb: dict | None) -> str:
@@ -370,12 +134,15 @@ def _whole(sub: Submission, lab: Lab | None, status: str, detail: str) -> Submis
 
 
 def grade_one(path: Path, labs: dict[str, Lab], lab_name: str | None, limits: Limits,
-              *, partial: bool = False) -> Submission:
-    """Grade one submission; never raises for anything the submission contains."""
+              *, partial: bool = False, sandbox=None, uids: "queue.Queue | None" = None) -> Submission:
+    """Grade one submission; never raises for anything the submission contains.
+
+    With *sandbox* (a :class:`course.grade_sandbox.Sandbox`) the notebook runs inside it, as
+    a uid taken from *uids* for the time of the run (one uid per concurrent submission)."""
     start = time.perf_counter()
     sub = Submission(path, path.stem)
     try:
-        return _grade_one(sub, labs, lab_name, limits, partial)
+        return _grade_one(sub, labs, lab_name, limits, partial, sandbox, uids)
     except Exception as err:  # a grader bug must not cost the class its grades
         return _whole(sub, labs.get(lab_name or ""), "crashed",
                       f"the grader failed on this file: {type(err).__name__}: {err}")
@@ -383,7 +150,8 @@ def grade_one(path: Path, labs: dict[str, Lab], lab_name: str | None, limits: Li
         sub.seconds = time.perf_counter() - start
 
 
-def _grade_one(sub: Submission, labs, lab_name, limits: Limits, partial: bool) -> Submission:
+def _grade_one(sub: Submission, labs, lab_name, limits: Limits, partial: bool, sandbox=None,
+               uids=None) -> Submission:
     path = sub.path
     target = labs.get(lab_name) if lab_name else None
     size = path.stat().st_size
@@ -392,14 +160,20 @@ def _grade_one(sub: Submission, labs, lab_name, limits: Limits, partial: bool) -
                       f"{size} bytes, more than the limit of {limits.max_bytes}")
     try:
         nb = json.loads(path.read_bytes().decode("utf-8"))
-        if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-            raise ValueError("no list of cells")
-        if int(nb.get("nbformat", 4)) < 4:
-            import nbformat
+        if not isinstance(nb, dict):
+            raise ValueError("the file is JSON but not a notebook object")
+        if isinstance(nb.get("nbformat"), int) and nb["nbformat"] < 4:
+            import nbformat   # an old notebook (v3: worksheets): convert it, as Jupyter does
             nb = json.loads(nbformat.writes(nbformat.reads(json.dumps(nb), as_version=4)))
-        for cell in nb["cells"]:
-            if not isinstance(cell, dict) or "cell_type" not in cell:
-                raise ValueError("a cell without a cell_type")
+        if not isinstance(nb.get("cells"), list):
+            raise ValueError("no list of cells")
+        for n, cell in enumerate(nb["cells"], start=1):
+            if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+                raise ValueError(f"cell {n} has no valid cell_type")
+            source = cell.get("source", "")
+            if not (isinstance(source, str) or (isinstance(source, list)
+                                                and all(isinstance(x, str) for x in source))):
+                raise ValueError(f"cell {n}'s source is neither text nor a list of lines")
     except Exception as err:
         return _whole(sub, target, "invalid-notebook", f"cannot read it as a notebook: {err}"[:300])
     sub.student = _student_of(path, nb)
@@ -430,8 +204,16 @@ def _grade_one(sub: Submission, labs, lab_name, limits: Limits, partial: bool) -
                          "it was run with Python.")
     cells, notes = build_grading_cells(lab, nb["cells"])
     sub.notes.extend(notes)
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        run = _run(cells, limits, Path(tmp))
+    if sandbox is not None:
+        uid = uids.get() if uids is not None else FIRST_UID
+        try:
+            run = _run(cells, limits, sandbox.workdir(uid), sandbox, uid)
+        finally:
+            if uids is not None:
+                uids.put(uid)
+    else:
+        with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+            run = _run(cells, limits, Path(tmp))
     _score(sub, lab, cells, run, limits, partial)
     return sub
 
@@ -487,22 +269,44 @@ def _score(sub: Submission, lab: Lab, cells: list[dict], run: dict, limits: Limi
         elif reports and all(r.get("status") == "passed" for r in reports):
             status, points = "passed", float(ex.points)
         else:
-            points = round(ex.points * passed / total, 2) if partial and total else 0.0
+            points = min(float(ex.points), round(ex.points * min(passed, total) / total, 2)) \
+                if partial and total > 0 and passed >= 0 else 0.0
             statuses = {r.get("status") for r in reports}
             if any(k in network_cells for k, e in owner.items() if e == ex.id) or any(
-                    "Network is unreachable" in e["evalue"] for e in learner_errors):
+                    "Network is unreachable" in e["evalue"]
+                    # the sandbox's own network namespace has only an isolated loopback
+                    or e["ename"] == "ConnectionRefusedError" for e in learner_errors):
                 status = "network-blocked"
             elif any(e["ename"] == "MemoryError" for e in learner_errors):
                 status = "memory-limit"
             elif learner_errors:
                 status = "error"
                 detail += f"; {learner_errors[0]['ename']}: {learner_errors[0]['evalue']}"[:200]
-            elif statuses == {"not-yet"}:
+            elif statuses == {"not-yet"} or _untouched(lab, cells, owner, ex.id):
                 status = "not-attempted"
             else:
                 status = "failed"
         sub.rows.append(Row(sub.student, ex.id, points, ex.points, status, lab.name,
                             sub.path.name, detail))
+
+
+def _untouched(lab: Lab, cells: list[dict], owner: dict[int, str], exercise: str) -> bool:
+    """True when every learner cell of *exercise* is still exactly as the course published it
+    (an untouched exercise is "not attempted", even if its checks fail on the stubs)."""
+    published = _published_sources(lab)
+    mine = [cells[k]["source"].strip() for k, e in owner.items() if e == exercise]
+    return bool(mine) and all(src in published for src in mine)
+
+
+_PUBLISHED: dict[str, set[str]] = {}
+
+
+def _published_sources(lab: Lab) -> set[str]:
+    if lab.name not in _PUBLISHED:
+        from course.notebooks import to_notebook
+        _PUBLISHED[lab.name] = {c["source"].strip() for c in to_notebook(lab, "student")["cells"]
+                                if c["cell_type"] == "code"}
+    return _PUBLISHED[lab.name]
 
 
 # --------------------------------------------------------------------------- feedback
@@ -565,60 +369,124 @@ def find_submissions(folder: Path) -> list[Path]:
 
 def grade(submissions: Path, out: Path, *, lab: str | None = None, timeout: float = 30,
           jobs: int = 2, notebooks: Path = ROOT / "notebooks", partial: bool = False,
-          limits: Limits | None = None, progress=print) -> list[Submission]:
-    """Grade every notebook under *submissions*; write the gradebook and feedback to *out*."""
+          limits: Limits | None = None, progress=print,
+          unsafe_no_sandbox: bool = False) -> list[Submission]:
+    """Grade every notebook under *submissions*; write the gradebook and feedback to *out*.
+
+    Each submission runs in its own sandbox (:mod:`course.grade_sandbox`). On a machine that
+    cannot run it, this raises :class:`SandboxUnavailable` with the fix, unless
+    *unsafe_no_sandbox* is set (then each runs as a plain child process, as the grader's user).
+    """
     labs = load_labs(notebooks)
     limits = limits or Limits(timeout=timeout)
     paths = find_submissions(submissions)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "feedback").mkdir(exist_ok=True)
-    if not network_isolation():
-        progress("note: no network namespace available (unshare); network is blocked at the "
-                 "socket layer only")
-    progress(f"grading {len(paths)} submission(s) with {jobs} worker(s), "
-             f"{limits.timeout:g}s per cell")
-    start = time.perf_counter()
-    results: list[Submission] = []
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(grade_one, p, labs, lab, limits, partial=partial) for p in paths]
-        for n, fut in enumerate(as_completed(futures), start=1):
-            sub = fut.result()
-            results.append(sub)
-            elapsed = time.perf_counter() - start
-            eta = elapsed / n * (len(paths) - n)
-            got = sum(r.points for r in sub.rows)
-            top = sum(r.max_points for r in sub.rows)
-            counts: dict[str, int] = {}
+    sandbox = None
+    if unsafe_no_sandbox:
+        progress("WARNING: --unsafe-no-sandbox: learners' code runs as this user, can read and "
+                 "change files, and can see other processes. Use it only for trusted notebooks.")
+        if not network_isolation():
+            progress("note: no network namespace available (unshare); network is blocked at "
+                     "the socket layer only")
+    else:
+        sandbox = Sandbox()   # raises SandboxUnavailable with the fix
+    try:
+        uids: queue.Queue = queue.Queue()
+        for slot in range(max(1, jobs)):
+            uids.put(FIRST_UID + slot)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "feedback").mkdir(exist_ok=True)
+        progress(f"grading {len(paths)} submission(s) with {jobs} worker(s), "
+                 f"{limits.timeout:g}s per cell")
+        start = time.perf_counter()
+        results: list[Submission] = []
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = [pool.submit(grade_one, p, labs, lab, limits, partial=partial, sandbox=sandbox,
+                                   uids=uids) for p in paths]
+            for n, fut in enumerate(as_completed(futures), start=1):
+                sub = fut.result()
+                results.append(sub)
+                elapsed = time.perf_counter() - start
+                eta = elapsed / n * (len(paths) - n)
+                got = sum(r.points for r in sub.rows)
+                top = sum(r.max_points for r in sub.rows)
+                counts: dict[str, int] = {}
+                for r in sub.rows:
+                    counts[r.status] = counts.get(r.status, 0) + 1
+                summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+                progress(f"[{n:>{len(str(len(paths)))}}/{len(paths)}] {sub.path.name}: "
+                         f"{sub.student}, {sub.lab or '?'}: {got:g}/{top:g} pts ({summary}) "
+                         f"in {sub.seconds:.1f}s; elapsed {elapsed:.0f}s, ETA {eta:.0f}s")
+        results.sort(key=lambda s: (s.student, str(s.path)))
+        for sub in results:   # the submission's path, relative to the class folder
+            rel = _relative(sub.path, submissions)
             for r in sub.rows:
-                counts[r.status] = counts.get(r.status, 0) + 1
-            summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-            progress(f"[{n:>{len(str(len(paths)))}}/{len(paths)}] {sub.path.name}: "
-                     f"{sub.student}, {sub.lab or '?'}: {got:g}/{top:g} pts ({summary}) "
-                     f"in {sub.seconds:.1f}s; elapsed {elapsed:.0f}s, ETA {eta:.0f}s")
-    results.sort(key=lambda s: (s.student, s.path.name))
-    used: dict[str, int] = {}
-    with (out / "gradebook.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+                r.submission = rel
+        by_student: dict[str, list[str]] = {}
+        for sub in results:
+            by_student.setdefault(sub.student, []).append(_relative(sub.path, submissions))
+        for student, files in sorted(by_student.items()):
+            if len(files) > 1:
+                progress(f"warning: {student!r} has {len(files)} submissions ({', '.join(files)}); "
+                         "each is graded and listed separately")
+        buf = io.StringIO(newline="")
+        writer = csv.writer(buf)
         writer.writerow(GRADEBOOK_FIELDS)
         for sub in results:
             for r in sub.rows:
-                writer.writerow([r.student, r.exercise, f"{r.points:g}", r.max_points, r.status,
-                                 r.lab, r.submission, r.detail])
-            name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in sub.student)
-            used[name] = used.get(name, 0) + 1
-            if used[name] > 1:
-                name = f"{name}-{used[name]}"
-            (out / "feedback" / f"{name}.md").write_text(feedback(sub, labs), encoding="utf-8")
-    (out / "results.json").write_text(json.dumps(
-        [{"student": s.student, "submission": s.path.name, "lab": s.lab, "status": s.status,
-          "seconds": round(s.seconds, 3), "notes": s.notes, "errors": s.errors,
-          "rows": [r.__dict__ for r in s.rows], "checks": s.checks} for s in results],
-        indent=1, default=str), encoding="utf-8")
-    took = time.perf_counter() - start
-    rate = len(paths) / took * 60 if took else 0
-    progress(f"graded {len(paths)} submission(s) in {took:.1f}s ({rate:.0f}/min); "
-             f"gradebook: {out / 'gradebook.csv'}, feedback: {out / 'feedback'}/")
-    return results
+                writer.writerow([_cell(v) for v in (r.student, r.exercise, f"{r.points:g}",
+                                                    r.max_points, r.status, r.lab, r.submission,
+                                                    r.detail)])
+        for sub in results:
+            _write_atomic(out / "feedback" / feedback_name(sub, submissions), feedback(sub, labs))
+        _write_atomic(out / "gradebook.csv", buf.getvalue())
+        _write_atomic(out / "results.json", json.dumps(
+            [{"student": s.student, "submission": s.path.name, "lab": s.lab, "status": s.status,
+              "seconds": round(s.seconds, 3), "notes": s.notes, "errors": s.errors,
+              "rows": [r.__dict__ for r in s.rows], "checks": s.checks} for s in results],
+            indent=1, default=str))
+        took = time.perf_counter() - start
+        rate = len(paths) / took * 60 if took else 0
+        progress(f"graded {len(paths)} submission(s) in {took:.1f}s ({rate:.0f}/min); "
+                 f"gradebook: {out / 'gradebook.csv'}, feedback: {out / 'feedback'}/")
+        return results
+    finally:
+        if sandbox is not None:
+            sandbox.close()
+
+
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return path.name
+
+
+def feedback_name(sub: Submission, submissions: Path) -> str:
+    """A feedback file name that cannot collide: the learner's name made safe and short, and
+    8 hex digits of the submission's path (``ada.ipynb``, ``resubmit/ada.ipynb`` and a real
+    learner called ``ada-2`` all get files of their own)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in sub.student)[:60].strip("_")
+    digest = hashlib.sha256(_relative(sub.path, submissions).encode("utf-8")).hexdigest()[:8]
+    return f"{safe or 'learner'}-{digest}.md"
+
+
+def _cell(value) -> str:
+    """A CSV cell that a spreadsheet shows as text: a leading = + - @ (or tab, CR) would make
+    Excel or LibreOffice run it as a formula (OWASP: CSV injection), so it gets a quote."""
+    text = str(value)
+    if text and text[0] in "=+-@\t\r" and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write *path* whole or not at all (a temporary file in the same folder, then rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -637,13 +505,23 @@ def main(argv: list[str] | None = None) -> int:
                    help="points in proportion to checks passed (default: all or nothing)")
     p.add_argument("--notebooks", type=Path, default=ROOT / "notebooks",
                    help="the lab sources (default: notebooks/)")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run learners' code without the sandbox (only for trusted notebooks, "
+                        "on a machine without bubblewrap)")
     args = p.parse_args(argv)
     if not args.submissions.is_dir():
         p.error(f"{args.submissions} is not a folder of submissions")
     limits = Limits(timeout=args.timeout, memory_mb=args.memory_mb, max_bytes=args.max_bytes,
                     output_bytes=args.output_bytes)
-    grade(args.submissions, args.out, lab=args.lab, jobs=args.jobs, notebooks=args.notebooks,
-          partial=args.partial, limits=limits, progress=lambda s: print(s, flush=True))
+    try:
+        grade(args.submissions, args.out, lab=args.lab, jobs=args.jobs, notebooks=args.notebooks,
+              partial=args.partial, limits=limits, progress=lambda s: print(s, flush=True),
+              unsafe_no_sandbox=args.unsafe_no_sandbox)
+    except SandboxUnavailable as err:
+        print(f"scripts/grade: the grading sandbox cannot run here: {err}.\n  Learners' code "
+              "would run unconfined. If every notebook is trusted, pass --unsafe-no-sandbox.",
+              file=sys.stderr)
+        return 2
     return 0
 
 

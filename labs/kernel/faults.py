@@ -43,7 +43,12 @@ class Faults:
         self._partitions: list[tuple] = []  # (a, b, at, until)
 
     def _window(self, what: str, at: float, until: float | None) -> tuple[float, float]:
-        at = _check_number(f"{what}(at)", at, low=0.0, fix="Times are virtual ms from the start, >= 0.")
+        if self._sim._installed:
+            raise ConfigError(f"faults.{what} was added after sim.run(): faults are scheduled when "
+                              "the run starts, so it would never happen. Add every fault before "
+                              "the first run, or build a fresh Simulation.")
+        at = _check_number(f"{what}(at)", at, low=0.0, finite=True,
+                           fix="Times are virtual ms from the start, >= 0.")
         if until is None:
             return at, _INF
         until = _check_number(f"{what}(until)", until, low=at, low_open=True,
@@ -128,14 +133,21 @@ class Faults:
         """(extra delay, fail?) for a request *service* starts at *now*."""
         extra = 0.0
         fail = False
-        rng = self._sim.rng
-        for kind, svc, a, b, p in self._windows:
+        for i, (kind, svc, a, b, p) in enumerate(self._windows):
             if svc == service and a <= now < b:
                 if kind == "slow":
-                    extra += p.sample(rng)
-                elif kind == "flaky" and rng.random() < p:
+                    extra += p.sample(self._rng(i))
+                elif kind == "flaky" and self._rng(i).random() < p:
                     fail = True
         return extra, fail
+
+    def _rng(self, i: int):
+        """Fault window *i*'s own stream, ``fault:<kind>:<service>#k``, where k counts the
+        windows of that kind on that service before it (so adding a fault elsewhere changes
+        none of this one's draws)."""
+        kind, svc = self._windows[i][0], self._windows[i][1]
+        k = sum(1 for w in self._windows[:i] if w[0] == kind and w[1] == svc)
+        return self._sim.stream(f"fault:{kind}:{svc}#{k}")
 
     def _skew(self, service: str, now: float) -> float:
         total = 0.0

@@ -5,7 +5,7 @@ the internet, so queues and timeouts pile up when a service slows down; a *close
 of *users* sends only after the previous answer plus a think time, so slowness lowers the
 offered load instead (and hides overload). The gap between the two is a course topic.
 
-Arrivals are Poisson by default: exponential gaps drawn from ``sim.rng``. A rate that
+Arrivals are Poisson by default: exponential gaps drawn from the load's own stream. A rate that
 changes over time is a step *schedule* ``[(t, rate), ...]`` (t in ms from the load's
 start); :class:`Burst` is a shorthand for one temporary step. At a step boundary the next
 gap is redrawn, which is exact for Poisson arrivals because they have no memory.
@@ -80,15 +80,18 @@ def _schedule(rate, pattern, schedule) -> list[tuple[float, float]]:
         for i, item in enumerate(schedule):
             if not (isinstance(item, tuple) and len(item) == 2):
                 raise ConfigError(f"schedule[{i}] must be a (t_ms, rate) pair, got {item!r}.")
-            t = _check_number(f"schedule[{i}] time", item[0], low=0.0, fix="Times are ms >= 0.")
-            r = _check_number(f"schedule[{i}] rate", item[1], low=0.0, fix="Rates are requests/s >= 0.")
+            t = _check_number(f"schedule[{i}] time", item[0], low=0.0, finite=True,
+                              fix="Times are ms >= 0.")
+            r = _check_number(f"schedule[{i}] rate", item[1], low=0.0, finite=True,
+                              fix="Rates are requests/s >= 0.")
             steps.append((t, r))
         if not steps or steps[0][0] != 0.0:
             steps.insert(0, (0.0, float(rate or 0.0)))
         if any(b[0] < a[0] for a, b in zip(steps, steps[1:])):
             raise ConfigError("schedule times must be in increasing order, e.g. [(0, 50), (5000, 200)].")
         return steps
-    base = _check_number("rate", rate, low=0.0, fix="Pass requests per second, e.g. rate=100.")
+    base = _check_number("rate", rate, low=0.0, finite=True,
+                         fix="Pass requests per second, e.g. rate=100.")
     if pattern is not None:
         if not isinstance(pattern, Burst):
             raise ConfigError(f"pattern must be a labs.Burst(at, length, rate), got {pattern!r}; "
@@ -102,9 +105,13 @@ class _Load:
                  timeout, budget, retry) -> None:
         self._sim = sim
         self.target = target
-        self.duration = _check_number("duration", duration, low=0.0, low_open=True,
+        if sim._installed:
+            raise ConfigError("load was added after sim.run(): it would never start. Add every "
+                              "load before the first run, or build a fresh Simulation.")
+        self.duration = _check_number("duration", duration, low=0.0, low_open=True, finite=True,
                                       fix="Pass how long the load runs, in ms, e.g. duration=10_000.")
-        self.start = _check_number("start", start, low=0.0, fix="Pass a start time in ms >= 0.")
+        self.start = _check_number("start", start, low=0.0, finite=True,
+                                   fix="Pass a start time in ms >= 0.")
         if body is not None and not callable(body):
             raise ConfigError(f"body must be a function body(rng, i) -> dict, got {body!r}.")
         self.body = body
@@ -116,6 +123,13 @@ class _Load:
         self.budget = budget
         self.retry = retry
         self.sent = 0
+        # This load's own streams (see labs.kernel.core): "load:<target>#k", k counting the
+        # loads already on that target, for arrivals/think times, bodies and trace ids.
+        k = sum(1 for ld in sim._loads if ld.target == target)
+        self.stream_name = name = f"load:{target}#{k}"
+        self._rng = sim.stream(name)
+        self._body_rng = sim.stream(name + ":body")
+        self._trace_rng = sim.stream(name + ":trace")
 
     @property
     def end(self) -> float:
@@ -129,9 +143,9 @@ class _Load:
         add = sim.journal.add
         i = self.sent
         self.sent += 1
-        body = {"id": i} if self.body is None else self.body(sim.rng, i)
+        body = {"id": i} if self.body is None else self.body(self._body_rng, i)
         rid = sim._next_req()
-        trace = sim._trace_id()
+        trace = sim._trace_id(self._trace_rng)
         now = env._now
         deadline = None if self.budget is None else now + self.budget
         target = self.target
@@ -196,7 +210,7 @@ class OpenLoad(_Load):
             return
         gap = 1000.0 / rate
         if self.arrivals == "poisson":
-            gap *= -math.log(1.0 - sim.rng.random())
+            gap *= -math.log(1.0 - self._rng.random())
         if rel + gap >= nxt and nxt < self.duration:
             # memoryless: redraw at the new rate
             sim._after(nxt - rel, self._tick)
@@ -229,13 +243,17 @@ class ClosedLoad(_Load):
             self._users()
 
     def _users(self, _ev=None) -> None:
-        for _ in range(self.users):
-            self._think()   # stagger the first requests
-
-    def _think(self) -> None:
         sim = self._sim
-        sim._after(self.think.sample(sim.rng), self._next)
+        # each user thinks from its own stream, so a user's think times do not depend on
+        # how fast the others were answered
+        self._user_rngs = [sim.stream(f"{self.stream_name}:user{u}") for u in range(self.users)]
+        for u in range(self.users):
+            self._think(u)   # stagger the first requests
 
-    def _next(self, _ev) -> None:
+    def _think(self, u: int) -> None:
+        self._sim._after(self.think.sample(self._user_rngs[u]), self._next, u)
+
+    def _next(self, timer) -> None:
         if self._sim._env._now < self.end:
-            self._request(self._think)
+            u = timer.arg
+            self._request(lambda: self._think(u))

@@ -74,11 +74,40 @@ class RequestLog:
                 if not u.startswith((self.origin + "/", "data:", "blob:", "about:"))]
 
 
-@pytest.fixture
-def context(browser, base_url):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+#: The limit for any one wait on a page condition (ms).
+WAIT_MS = 90_000
+
+
+def new_context(browser, **options):
+    """A browser context with generous limits: CI is a busy 2-core machine, and every wait in
+    these tests is on a condition, so a longer limit only costs time when something is broken."""
+    ctx = browser.new_context(**options)
+    ctx.set_default_timeout(WAIT_MS)
+    ctx.set_default_navigation_timeout(2 * WAIT_MS)
+    return ctx
+
+
+def _logged_context(browser, base_url):
+    ctx = new_context(browser, viewport={"width": 1280, "height": 900})
     log = RequestLog(base_url)
     ctx.on("request", log.record)
     ctx.requests = log
+    return ctx
+
+
+@pytest.fixture
+def context(browser, base_url):
+    """A fresh context per test (an empty cache: what a first-time learner sees)."""
+    ctx = _logged_context(browser, base_url)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture(scope="module")
+def warm_context(browser, base_url):
+    """One context for a module's tests, as one learner opening lab after lab: the lab app
+    and Pyodide come from the browser's cache after the first (every request is still
+    recorded, so each test can assert that none left the origin)."""
+    ctx = _logged_context(browser, base_url)
     yield ctx
     ctx.close()

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import new_context
+
 from tests.conftest import BUILD, ROOT
 
 pytestmark = pytest.mark.browser
@@ -104,7 +106,7 @@ def test_lab_start_dialog_on_a_phone_says_the_size_and_is_accessible(browser, ba
     labs = json.loads((site / "lite" / "course-lab.json").read_text())
     total_mb = round(labs["download"]["total"] / 1e6)
     path = labs["labs"][sorted(labs["labs"])[0]]["path"]
-    ctx = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
+    ctx = new_context(browser, viewport={"width": 375, "height": 740}, is_mobile=True)
     try:
         page = ctx.new_page()
         page.goto(f"{base_url}/lite/notebooks/index.html?path={path}")
@@ -140,7 +142,7 @@ def test_lab_buttons_show_the_download_size(context, base_url, site):
 @pytest.mark.parametrize("scheme", ["default", "slate"])
 def test_chapter_pages_at_phone_width(browser, base_url, scheme):
     """Screenshots at 375 px for a person to look at, and no sideways scrolling."""
-    ctx = browser.new_context(viewport={"width": 375, "height": 812}, device_scale_factor=1)
+    ctx = new_context(browser, viewport={"width": 375, "height": 812}, device_scale_factor=1)
     out = BUILD / "screens"
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -160,7 +162,7 @@ def test_chapter_pages_at_phone_width(browser, base_url, scheme):
 
 def test_diagrams_have_text_alternatives(context, base_url):
     page = context.new_page()
-    found = 0
+    found = measured = 0
     for path in pages():
         page.goto(base_url + path)
         page.wait_for_load_state("networkidle")
@@ -168,7 +170,17 @@ def test_diagrams_have_text_alternatives(context, base_url):
             found += 1
             label = fig.evaluate("e => e.closest('figure.course-diagram')?.getAttribute('aria-label') || ''")
             assert label.startswith("Diagram: ") and len(label) > 15, (path, label)
-    print(f"{found} diagrams, each with a text alternative")
+            # readable: the diagram gets the text column's width (a shrink-to-fit figure once
+            # left every diagram 300 px wide, with unreadable 6 px text)
+            width, column, shown = fig.evaluate(
+                "e => [e.getBoundingClientRect().width,"
+                " e.closest('.md-typeset').getBoundingClientRect().width,"
+                " e.getClientRects().length > 0]")
+            if shown:   # (a diagram inside a closed <details> has no box until opened)
+                measured += 1
+                assert width >= 0.9 * column, (path, width, column)
+    assert found >= 5 and measured >= 5
+    print(f"{found} diagrams, each with a text alternative, each as wide as the text")
 
 
 def test_progress_controls_work_from_the_keyboard(context, base_url):
