@@ -412,10 +412,14 @@ print("orders never shipped:", len(dup_result.requests) - len(booked))
 # increment of `booked[order]`) **only the first time** it sees an order id, and answers
 # success for a repeat without booking again. `booked` plays the shipping database.
 #
-# Careful: two copies of the same order can be in progress at once (a redelivery can
-# overlap a slow first attempt). In the simulator, code between two `yield`s runs without
-# interruption, like one database transaction: check and record the order id in the same
-# step, *before* the `yield ctx.work(...)`.
+# Careful, twice. Shipping can **crash in the middle of a booking**: the work is lost, the
+# worker gets no answer, and the broker redelivers the record. So the order id must be
+# recorded *with* the effect, never before it: an id recorded before a booking that then
+# crashes makes every redelivery look like a repeat, and the parcel is never booked. And
+# two copies of the same order can be in progress at once (a redelivery can overlap a slow
+# first attempt). In the simulator, code between two `yield`s runs without interruption,
+# like one database transaction: after the `yield ctx.work(...)`, check the id, record it
+# and book the parcel in that one step.
 
 # %%
 def make_idempotent_shipping(booked):
@@ -424,10 +428,13 @@ def make_idempotent_shipping(booked):
     def shipping(ctx, req):
         order = req.body["order"]
         ### BEGIN SOLUTION
-        if order in seen:
+        if order in seen:                  # a repeat of a booking that committed: skip the work
+            return {"booked": order, "repeat": True}
+        yield ctx.work(labs.Exponential(mean=SHIP_MS))   # a crash here loses only the work
+        # one local transaction: check the id, record it and book, with no yield in between
+        if order in seen:                  # an overlapping copy committed while we worked
             return {"booked": order, "repeat": True}
         seen.add(order)
-        yield ctx.work(labs.Exponential(mean=SHIP_MS))
         booked[order] = booked.get(order, 0) + 1
         return {"booked": order}
         ### END SOLUTION
@@ -452,7 +459,7 @@ print("orders shipped:", len(booked_idem), "of", len(idem_result.requests))
  .equal("every order is shipped", lambda: len(booked_idem) or None,
         len(idem_result.requests), hint="book the parcel the first time an order arrives")
  .equal("no order gets two parcels", lambda: max(booked_idem.values()) if booked_idem else None,
-        1, hint="record the order id before the yield, and return early for a repeat")
+        1, hint="after the yield, check the id, record it and book in one step")
  .report())
 
 # %% tags=["hidden-check"] exercise="ch03-idempotent"
@@ -462,7 +469,23 @@ _hres, _ = run("async", seed=11, commit_every=20, worker_crash=(1, 2_500, 3_500)
 _hb2 = {}
 _hres2, _ = run("async", seed=5, slow=(2_000, 4_000, 600.0),
                 shipping=make_idempotent_shipping(_hb2))
+# The chapter's failure, injected: shipping crashes three times for 0.6 s, each time in
+# the middle of bookings (the work in flight is lost, the broker redelivers).
+def _shipped_once_despite_crash(seed):
+    b = {}
+    sim, _ = build("async", seed=seed, shipping=make_idempotent_shipping(b))
+    for at in (1_500, 3_500, 5_500):
+        sim.faults.crash("shipping", at=at, restart_at=at + 600)
+    res = sim.run()
+    return (len(b), max(b.values())) if b else None, (len(res.requests), 1)
+
+
 (labs.Checks("ch03-idempotent", hidden=True)
+ .equal("shipping crashes mid-booking (seed 5): every order shipped, once",
+        lambda: _shipped_once_despite_crash(5)[0], _shipped_once_despite_crash(5)[1],
+        hint="record the id in the same step as the booking, after the work, not before it")
+ .equal("shipping crashes mid-booking (seed 7): every order shipped, once",
+        lambda: _shipped_once_despite_crash(7)[0], _shipped_once_despite_crash(7)[1])
  .equal("seed 11: every order shipped once", lambda: (len(_hb), max(_hb.values())) if _hb else None,
         (len(_hres.requests), 1))
  .equal("slow shipping, timeouts and retries: still once",
