@@ -341,6 +341,6 @@ def test_poison_record_goes_to_the_dead_letter_topic_and_the_partition_moves_on(
             dl = broker.log("t.dlq", 0)
             assert [r.value["value"] for r in dl] == [3] and dl[0].value["error"] == "cannot parse"
             rows = [r for r in result.rows if r[2] == "dead-letter"]
-            assert len(rows) == 1 and rows[0][9] == limit
+            assert len(rows) == 1 and rows[0][10] == limit
     with pytest.raises(labs.ConfigError, match="max_deliveries"):
         broker.subscribe("t", "g2", handler, dead_letter="t.dlq")
