@@ -33,7 +33,7 @@ from course.clojure_blocks import page_markdown as mark_clojure_blocks  # noqa: 
 
 NOTEBOOKS = ROOT / "notebooks"
 LAB_RE = re.compile(r"\[\[lab (?P<name>[^\]\s]+)\]\]")
-SHORTCODE_RE = re.compile(r"\[\[(?P<code>[a-z-]+)(?: [^\]]*)?\]\]")
+SHORTCODE_RE = re.compile(r"\[\[\s*(?P<code>[a-z][a-z-]*)(?: [^\]]*)?\]\]", re.I)  # [[Lab x]] is refused, not shown
 KNOWN_SHORTCODES = {"outline", "lab", "labs-index", "api-reference", "exercise-catalogue"}
 
 #: files the site serves itself (from npm packages) so that nothing loads from a CDN

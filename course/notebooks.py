@@ -147,7 +147,20 @@ def _parse_metadata(text: str, path: Path, line: int) -> dict:
     return meta
 
 
+META_KEYS = {"tags", "exercise"}
+# Anything that looks like a solution marker but is not exactly one: a typo here would
+# publish the solution (the region would be copied to the student version as plain code).
+NEAR_MARKER = re.compile(r"^\s*#+\s*(BEGIN|END)[\s_-]*SOLUTION\b|^\s*#+\s*STUB\b", re.I)
+NEAR_LAB_LINK = re.compile(r"\[\[\s*lab\b", re.I)
+
+
 def _check_metadata(meta: dict, kind: str, path: Path, line: int) -> None:
+    unknown_keys = sorted(set(meta) - META_KEYS)
+    if unknown_keys:
+        raise LabSourceError(
+            path, line, f"unknown cell metadata {unknown_keys}",
+            f"use only {sorted(META_KEYS)} (e.g. tags=[\"hidden-check\"], not tag=)",
+        )
     tags = meta.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise LabSourceError(path, line, "tags must be a list of strings", 'write tags=["check"]')
@@ -175,7 +188,11 @@ def parse_lab(path: Path, root: Path | None = None) -> Lab:
         raise LabSourceError(path, 0, f"lab source is not under {root}",
                              "put lab sources in notebooks/chNN/<name>.py")
     name = path.relative_to(Path(root).resolve()).with_suffix("").as_posix() if root else path.stem
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise LabSourceError(path, 0, f"the file is not UTF-8 ({err.reason} at byte {err.start})",
+                             "save the lab source as UTF-8") from None
     cells: list[Cell] = []
     current: Cell | None = None
     body: list[str] = []
@@ -232,6 +249,18 @@ def parse_lab(path: Path, root: Path | None = None) -> Lab:
                 "a cell starts with exactly '# %%' at the start of the line",
             )
         else:
+            stripped = raw.strip()
+            if NEAR_MARKER.match(raw) and stripped not in (BEGIN, END) and not stripped.startswith(STUB + " ") \
+                    and stripped != STUB:
+                raise LabSourceError(
+                    path, number, f"{stripped!r} looks like a solution marker but is not one",
+                    f"write exactly {BEGIN!r}, {END!r} or '{STUB} <code>' (three '#', upper case)",
+                )
+            if NEAR_LAB_LINK.search(raw) and not re.search(r"\[\[lab ch\d\d/[\w-]+\]\]", raw):
+                raise LabSourceError(
+                    path, number, f"{stripped[:60]!r} looks like a lab link but is not one",
+                    "write [[lab chNN/name]] exactly, or remove the brackets",
+                )
             if current is None:
                 if raw.strip():
                     raise LabSourceError(
@@ -271,9 +300,16 @@ def _exercises(cells: list[Cell], path: Path, name: str) -> list[Exercise]:
         if spec["id"] in found:
             raise LabSourceError(path, cell.line, f"exercise id {spec['id']!r} used twice",
                                  "give each exercise its own id")
-        if not isinstance(spec["points"], int) or spec["points"] <= 0:
-            raise LabSourceError(path, cell.line, "points must be a positive whole number",
-                                 'write "points": 2')
+        for key in ("points", "minutes"):
+            value = spec[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise LabSourceError(path, cell.line,
+                                     f"{key} must be a positive whole number, got {value!r}",
+                                     f'write "{key}": 2')
+        for key in ("title", "outcome"):
+            if not isinstance(spec[key], str) or not spec[key].strip():
+                raise LabSourceError(path, cell.line, f"{key} must be a non-empty string",
+                                     f'write "{key}": "…" in plain words')
         found[spec["id"]] = Exercise(
             spec["id"], spec["title"], spec["outcome"], spec["points"], int(spec["minutes"]),
             name, cell.line)

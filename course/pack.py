@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import shutil
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -111,12 +114,17 @@ def readme(chosen, site_url: str, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_zip(folder: Path, target: Path) -> Path:
-    """Zip *folder* reproducibly: sorted entries, fixed times and modes."""
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def write_zip(folder: Path, target: Path, arcname: str | None = None) -> Path:
+    """Zip *folder* reproducibly (sorted entries, fixed times and modes), its files under
+    *arcname*/ (default: the folder's name)."""
     files = sorted(p for p in folder.rglob("*") if p.is_file())
+    top = arcname or folder.name
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in files:
-            info = zipfile.ZipInfo(f"{folder.name}/{path.relative_to(folder).as_posix()}",
+            info = zipfile.ZipInfo(f"{top}/{path.relative_to(folder).as_posix()}",
                                    date_time=ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3
@@ -134,11 +142,20 @@ def make_pack(out: Path, *, chapters=(), exercises=(), site_url: str = DEFAULT_S
         name = ("chapters-" + "-".join(f"{c:02d}" for c in sorted(set(chapters)))
                 if chapters and not exercises else
                 "exercises-" + "-".join(sorted({ex.id for _, exs in chosen for ex in exs}))[:80])
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or set(name) <= {"."}:
+        raise PackError(f"the pack name {name!r} is not a plain folder name. fix: use letters, "
+                        "digits, '.', '_' and '-', starting with a letter or digit, e.g. "
+                        "--name week-3 (no '/', no '..', no absolute path)")
     if not site_url.endswith("/"):
         site_url += "/"
-    folder = out / name
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / name
+    if final.exists() and not (final / "pack.json").is_file():
+        raise PackError(f"{final} exists and is not a pack made by scripts/pack; it is left "
+                        "alone. fix: choose another --name or --out, or move that folder away")
+    # Build in a fresh folder beside the target, then move it into place: nothing that the
+    # packer did not make is ever deleted, and a failed run leaves the old pack intact.
+    folder = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
     for lab, _ in chosen:
         for variant in ("student", "solution"):
             path = folder / variant / f"{lab.name}.ipynb"
@@ -157,8 +174,13 @@ def make_pack(out: Path, *, chapters=(), exercises=(), site_url: str = DEFAULT_S
         "for_learners": ["README.md", "student/"],
         "instructors_only": ["solution/", "hidden-checks/"],
     }), encoding="utf-8")
-    write_zip(folder, out / f"{name}.zip")
-    return folder
+    zip_tmp = folder.with_suffix(".zip.partial")
+    write_zip(folder, zip_tmp, arcname=name)
+    if final.exists():
+        shutil.rmtree(final)   # a previous pack of this name (it has our pack.json)
+    folder.rename(final)
+    os.replace(zip_tmp, out / f"{name}.zip")
+    return final
 
 
 def main(argv: list[str] | None = None) -> int:

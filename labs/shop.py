@@ -154,7 +154,7 @@ def make_orders(rng, n: int, customers: Iterable[str] = ("ada", "bob", "cy", "de
                 skus: Iterable[str] = ("book", "lamp", "mug"), fail_rate: float = 0.0,
                 fail_steps: Iterable[str] = ("create-order", "charge-card", "reserve-stock"),
                 max_total: int = 4000) -> list[dict]:
-    """*n* random orders drawn from *rng* (use ``sim.rng`` before ``sim.run``).
+    """*n* random orders drawn from *rng* (e.g. ``sim.stream("shop:orders")``).
 
     With probability *fail_rate* an order carries ``fail``: the name of one step in
     *fail_steps* that will refuse it for a business reason (a bad address, a fraud flag);
@@ -195,7 +195,7 @@ def build_shop(sim, mode: str = "orchestrated", orders: int | list = 20, rate: f
     for svc, acts in (actions or {}).items():
         table.setdefault(svc, {}).update(acts)
     if isinstance(orders, int):
-        orders = make_orders(sim.rng, orders, fail_rate=fail_rate)
+        orders = make_orders(sim.stream("shop:orders"), orders, fail_rate=fail_rate)
     dbs = {
         "orders": {"orders": {}},
         "payments": {"balance": dict(balances or {"ada": 60_000, "bob": 60_000, "cy": 30_000,

@@ -50,8 +50,9 @@ class Context:
 
     @property
     def rng(self):
-        """The run's only random generator (draw from it, never from ``random``)."""
-        return self._sim.rng
+        """This service's own random stream, ``sim.stream("service:<name>")``: draw from it,
+        never from the ``random`` module (so another service's draws never shift yours)."""
+        return self._sim.stream("service:" + self.service)
 
     @property
     def traceparent(self) -> str:
@@ -66,7 +67,7 @@ class Context:
     def work(self, ms: float | Distribution):
         """Spend *ms* of service time (a number or a distribution); yield the result."""
         if isinstance(ms, Distribution):
-            ms = ms.sample(self._sim.rng)
+            ms = ms.sample(self._sim.stream("work:" + self.service))
         elif not isinstance(ms, (int, float)) or ms < 0:
             _check_number("ctx.work(ms)", ms, low=0.0, fix="Pass the service time in ms, e.g. ctx.work(3.0).")
         return self._sim._env.timeout(ms)
@@ -332,7 +333,8 @@ class _Call:
                             self.parent, 0, self.key, resp.status, 0.0, "retry budget exhausted")
             self._finish(resp)
             return
-        delay = float(retry.delay(self.attempt, sim.rng, self.prev))
+        delay = float(retry.delay(self.attempt, sim.stream(f"retry:{self.caller}->{self.target}"),
+                                  self.prev))
         if self.deadline is not None and env._now + delay >= self.deadline:
             self._finish(resp)
             return

@@ -12,9 +12,30 @@ in CPython and in Pyodide (``result.journal_hash()`` proves it). To keep it:
 
 - *Time* is SimPy's virtual clock, in **milliseconds** (floats): ``sim.now``/``ctx.now``.
   Nothing reads the wall clock, nothing sleeps, nothing uses threads.
-- *Randomness* comes only from ``sim.rng``, one ``random.Random(seed)`` per run; every draw
-  happens in event order, which SimPy fixes as (time, priority, insertion order). Trace and
-  span ids are drawn from it too, so they are reproducible.
+- *Randomness* comes only from the run's named **streams** (:mod:`labs.kernel.streams`):
+  ``sim.stream(name)`` is a ``random.Random`` seeded from SHA-256 of the run's seed and
+  *name*, so each source of randomness has its own sequence (common random numbers). The
+  kernel's names:
+
+  ==================================  =====================================================
+  ``load:<target>#k``                 arrivals (or think times) of the k-th load on target
+  ``load:<target>#k:body``            the request bodies that load makes (``body(rng, i)``)
+  ``load:<target>#k:trace``           the trace ids of the requests it starts
+  ``load:<target>#k:userN``           user N's think times, for a closed load
+  ``work:<service>``                  ``ctx.work(distribution)`` in that service
+  ``service:<service>``               ``ctx.rng``: a handler's own draws
+  ``retry:<caller>-><target>``        backoff jitter of that caller's retries to target
+  ``link:<src>-><dst>``               loss, duplication, latency, reordering on that link
+  ``fault:<kind>:<service>#k``        the k-th slow/flaky window of that kind on service
+  ``ids``                             span ids (and trace ids not started by a load)
+  ``sim``                             ``sim.rng``, for code with no better name
+  ==================================  =====================================================
+
+  Within a stream, draws happen in event order, which SimPy fixes as (time, priority,
+  insertion order). Two designs run from the same seed therefore get exactly the same
+  arrivals and request bodies, and adding a service, a link or a fault changes no other
+  stream's draws. Parts added by chapters name their streams after themselves
+  (``"traffic:registry"``).
 - *Order* never depends on ``hash()`` or ``id()``: no iteration over sets; dicts are
   insertion-ordered; ties are broken by a sequence number.
 - *Floats* go into the hash formatted explicitly (``%.6f``), so a last-bit difference in a
@@ -40,6 +61,7 @@ import math
 from collections.abc import Callable
 from contextlib import contextmanager
 from heapq import heappop, heappush
+from random import Random
 from typing import Any
 
 import simpy
@@ -106,6 +128,7 @@ class Simulation:
         self.stream = Streams(seed)
         #: The stream for code that has no better name for its draws ("sim").
         self.rng = self.stream("sim")
+        self._ids = self.stream("ids")   # span ids, and trace ids not started by a load
         #: What a Python exception in a handler does: ``"raise"`` it or answer ``500``.
         self.handler_errors = handler_errors
         self._env = env = simpy.Environment()
@@ -228,11 +251,11 @@ class Simulation:
         heappush(self._queue, (self._env._now + delay, _NORMAL, next(self._eid), _Timer(fn, arg)))
 
     # -- ids (all drawn in event order, so they are part of the deterministic trace) -----
-    def _trace_id(self) -> str:
-        return "%032x" % (self.rng.getrandbits(128) or 1)
+    def _trace_id(self, rng: Random | None = None) -> str:
+        return "%032x" % ((rng or self._ids).getrandbits(128) or 1)
 
     def _span_id(self) -> str:
-        return "%016x" % (self.rng.getrandbits(64) or 1)
+        return "%016x" % (self._ids.getrandbits(64) or 1)
 
     def _next_msg(self) -> int:
         self._msg += 1

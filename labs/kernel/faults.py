@@ -128,14 +128,21 @@ class Faults:
         """(extra delay, fail?) for a request *service* starts at *now*."""
         extra = 0.0
         fail = False
-        rng = self._sim.rng
-        for kind, svc, a, b, p in self._windows:
+        for i, (kind, svc, a, b, p) in enumerate(self._windows):
             if svc == service and a <= now < b:
                 if kind == "slow":
-                    extra += p.sample(rng)
-                elif kind == "flaky" and rng.random() < p:
+                    extra += p.sample(self._rng(i))
+                elif kind == "flaky" and self._rng(i).random() < p:
                     fail = True
         return extra, fail
+
+    def _rng(self, i: int):
+        """Fault window *i*'s own stream, ``fault:<kind>:<service>#k``, where k counts the
+        windows of that kind on that service before it (so adding a fault elsewhere changes
+        none of this one's draws)."""
+        kind, svc = self._windows[i][0], self._windows[i][1]
+        k = sum(1 for w in self._windows[:i] if w[0] == kind and w[1] == svc)
+        return self._sim.stream(f"fault:{kind}:{svc}#{k}")
 
     def _skew(self, service: str, now: float) -> float:
         total = 0.0

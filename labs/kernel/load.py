@@ -5,7 +5,7 @@ the internet, so queues and timeouts pile up when a service slows down; a *close
 of *users* sends only after the previous answer plus a think time, so slowness lowers the
 offered load instead (and hides overload). The gap between the two is a course topic.
 
-Arrivals are Poisson by default: exponential gaps drawn from ``sim.rng``. A rate that
+Arrivals are Poisson by default: exponential gaps drawn from the load's own stream. A rate that
 changes over time is a step *schedule* ``[(t, rate), ...]`` (t in ms from the load's
 start); :class:`Burst` is a shorthand for one temporary step. At a step boundary the next
 gap is redrawn, which is exact for Poisson arrivals because they have no memory.
@@ -116,6 +116,13 @@ class _Load:
         self.budget = budget
         self.retry = retry
         self.sent = 0
+        # This load's own streams (see labs.kernel.core): "load:<target>#k", k counting the
+        # loads already on that target, for arrivals/think times, bodies and trace ids.
+        k = sum(1 for ld in sim._loads if ld.target == target)
+        self.stream_name = name = f"load:{target}#{k}"
+        self._rng = sim.stream(name)
+        self._body_rng = sim.stream(name + ":body")
+        self._trace_rng = sim.stream(name + ":trace")
 
     @property
     def end(self) -> float:
@@ -129,9 +136,9 @@ class _Load:
         add = sim.journal.add
         i = self.sent
         self.sent += 1
-        body = {"id": i} if self.body is None else self.body(sim.rng, i)
+        body = {"id": i} if self.body is None else self.body(self._body_rng, i)
         rid = sim._next_req()
-        trace = sim._trace_id()
+        trace = sim._trace_id(self._trace_rng)
         now = env._now
         deadline = None if self.budget is None else now + self.budget
         target = self.target
@@ -196,7 +203,7 @@ class OpenLoad(_Load):
             return
         gap = 1000.0 / rate
         if self.arrivals == "poisson":
-            gap *= -math.log(1.0 - sim.rng.random())
+            gap *= -math.log(1.0 - self._rng.random())
         if rel + gap >= nxt and nxt < self.duration:
             # memoryless: redraw at the new rate
             sim._after(nxt - rel, self._tick)
@@ -229,13 +236,17 @@ class ClosedLoad(_Load):
             self._users()
 
     def _users(self, _ev=None) -> None:
-        for _ in range(self.users):
-            self._think()   # stagger the first requests
-
-    def _think(self) -> None:
         sim = self._sim
-        sim._after(self.think.sample(sim.rng), self._next)
+        # each user thinks from its own stream, so a user's think times do not depend on
+        # how fast the others were answered
+        self._user_rngs = [sim.stream(f"{self.stream_name}:user{u}") for u in range(self.users)]
+        for u in range(self.users):
+            self._think(u)   # stagger the first requests
 
-    def _next(self, _ev) -> None:
+    def _think(self, u: int) -> None:
+        self._sim._after(self.think.sample(self._user_rngs[u]), self._next, u)
+
+    def _next(self, timer) -> None:
         if self._sim._env._now < self.end:
-            self._request(self._think)
+            u = timer.arg
+            self._request(lambda: self._think(u))

@@ -57,6 +57,8 @@ class Network:
         self._partitions: list[tuple[frozenset, frozenset, float, float]] = []
         #: (src, dst) -> Link, filled by send (a cache of link_for; cleared by link()).
         self._route: dict[tuple[str, str], Link] = {}
+        #: (src, dst) -> that directed link's random stream ("link:src->dst").
+        self._rngs: dict = {}
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -155,7 +157,9 @@ class Network:
         link = self._route.get((src, dst))
         if link is None:
             link = self._route[(src, dst)] = self.link_for(src, dst)
-        rng = sim.rng
+        rng = self._rngs.get((src, dst))
+        if rng is None:
+            rng = self._rngs[(src, dst)] = sim.stream(f"link:{src}->{dst}")
         if link.loss and rng.random() < link.loss:
             add(now, "drop", src, dst, trace, span, parent, msg, key, status, 0.0, "loss")
             return

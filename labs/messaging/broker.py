@@ -256,9 +256,10 @@ class Broker:
         env = sim._env
         add = sim.journal.add
         span = sim._span_id()
+        rng = sim.stream(f"broker:produce:{source}->{t.name}")   # this producer's own draws
         start = env.now
         add(start, "span.start", source, t.name, trace, span, parent, 0, 0, 0, 0.0, "producer")
-        yield env.timeout(self.latency.sample(sim.rng))
+        yield env.timeout(self.latency.sample(rng))
         log = t.logs[partition]
         rec = Record(t.name, partition, len(log), key, value, env.now, source, trace, span)
         log.append(rec)
@@ -269,7 +270,7 @@ class Broker:
         for ev in waiters:
             if not ev.triggered:
                 ev.succeed()
-        yield env.timeout(self.latency.sample(sim.rng))
+        yield env.timeout(self.latency.sample(rng))
         add(env.now, "span.end", source, t.name, trace, span, parent, rec.offset, partition, 200,
             env.now - start, "producer")
         return RecordMetadata(t.name, partition, rec.offset, rec.timestamp)

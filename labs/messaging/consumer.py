@@ -138,12 +138,13 @@ class ConsumerGroup:
         env = sim._env
         add = sim.journal.add
         logs = broker.topics[self.topic].logs
+        rng = sim.stream(f"consumer:{self.name}:{m.name}")   # this member's fetches and work
         while self._alive(m, epoch):
             nxt = self._next(m)
             if nxt is None:
                 todo = [p for p in m.assigned if m.pending.get(p, 0) > 0]
                 if todo:                          # caught up: commit what is still pending
-                    yield env.timeout(broker.latency.sample(sim.rng))
+                    yield env.timeout(broker.latency.sample(rng))
                     if not self._alive(m, epoch):
                         return
                     for p in todo:
@@ -154,13 +155,13 @@ class ConsumerGroup:
                 continue
             p, off = nxt
             gen = self.generation
-            yield env.timeout(broker.latency.sample(sim.rng))          # fetch
+            yield env.timeout(broker.latency.sample(rng))          # fetch
             if not self._alive(m, epoch) or p not in m.assigned or m.positions.get(p) != off:
                 continue
             rec = logs[p][off]
             if self.delivery == "at-most-once":
                 m.positions[p] = off + 1
-                yield env.timeout(broker.latency.sample(sim.rng))
+                yield env.timeout(broker.latency.sample(rng))
                 if not self._alive(m, epoch) or p not in m.assigned:
                     continue
                 self._commit_now(m, p)
@@ -173,7 +174,7 @@ class ConsumerGroup:
             add(start, "span.start", m.name, self.topic, rec.trace_id, span, rec.span_id, off, p,
                 0, 0.0, "consumer")
             m.current = (rec.trace_id, span, rec.span_id, start, p, off)
-            w = self.work.sample(sim.rng)
+            w = self.work.sample(rng)
             if w > 0:
                 yield env.timeout(w)
             resp = None
@@ -209,7 +210,7 @@ class ConsumerGroup:
             m.pending[p] = m.pending.get(p, 0) + 1
             if m.pending[p] >= self.commit_every:
                 pos = m.positions[p]
-                yield env.timeout(broker.latency.sample(sim.rng))  # the commit round trip
+                yield env.timeout(broker.latency.sample(rng))  # the commit round trip
                 if not self._alive(m, epoch):
                     return
                 if p in m.assigned and pos > self.committed[p]:

@@ -4,7 +4,7 @@ Why W3C ids: they are what OpenTelemetry and clj-otel put on the wire, so what l
 see here is what they will grep for in production: a 32-hex ``trace_id`` per client
 request, a 16-hex ``span_id`` per span, and the header ``traceparent:
 00-<trace-id>-<parent-span-id>-01`` (version 00, flag 01 = sampled). Ids are drawn from
-``sim.rng``, so they are reproducible; an all-zero id is invalid and never drawn.
+the run's named streams (a load's own stream for the traces it starts), so they are reproducible; an all-zero id is invalid and never drawn.
 
 Spans follow OpenTelemetry's split: a *client* span per call attempt (in the caller) and a
 *server* span per execution (in the callee), whose parent is that client span. Retries

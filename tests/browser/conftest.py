@@ -74,9 +74,22 @@ class RequestLog:
                 if not u.startswith((self.origin + "/", "data:", "blob:", "about:"))]
 
 
+#: The limit for any one wait on a page condition (ms).
+WAIT_MS = 90_000
+
+
+def new_context(browser, **options):
+    """A browser context with generous limits: CI is a busy 2-core machine, and every wait in
+    these tests is on a condition, so a longer limit only costs time when something is broken."""
+    ctx = browser.new_context(**options)
+    ctx.set_default_timeout(WAIT_MS)
+    ctx.set_default_navigation_timeout(2 * WAIT_MS)
+    return ctx
+
+
 @pytest.fixture
 def context(browser, base_url):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx = new_context(browser, viewport={"width": 1280, "height": 900})
     log = RequestLog(base_url)
     ctx.on("request", log.record)
     ctx.requests = log

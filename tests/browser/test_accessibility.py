@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import new_context
+
 from tests.conftest import BUILD, ROOT
 
 pytestmark = pytest.mark.browser
@@ -104,7 +106,7 @@ def test_lab_start_dialog_on_a_phone_says_the_size_and_is_accessible(browser, ba
     labs = json.loads((site / "lite" / "course-lab.json").read_text())
     total_mb = round(labs["download"]["total"] / 1e6)
     path = labs["labs"][sorted(labs["labs"])[0]]["path"]
-    ctx = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
+    ctx = new_context(browser, viewport={"width": 375, "height": 740}, is_mobile=True)
     try:
         page = ctx.new_page()
         page.goto(f"{base_url}/lite/notebooks/index.html?path={path}")
@@ -140,7 +142,7 @@ def test_lab_buttons_show_the_download_size(context, base_url, site):
 @pytest.mark.parametrize("scheme", ["default", "slate"])
 def test_chapter_pages_at_phone_width(browser, base_url, scheme):
     """Screenshots at 375 px for a person to look at, and no sideways scrolling."""
-    ctx = browser.new_context(viewport={"width": 375, "height": 812}, device_scale_factor=1)
+    ctx = new_context(browser, viewport={"width": 375, "height": 812}, device_scale_factor=1)
     out = BUILD / "screens"
     out.mkdir(parents=True, exist_ok=True)
     try:

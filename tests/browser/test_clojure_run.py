@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.conftest import WAIT_MS
+
 from tests.conftest import ROOT, SITE
 
 pytestmark = pytest.mark.browser
@@ -71,12 +73,12 @@ def test_run_shows_values_output_and_errors_and_survives_instant_navigation(
 
     runs.nth(1).click()
     out1 = output_of(page, 1)
-    out1.filter(has_text="⇒ 3").wait_for(timeout=10_000)
+    out1.filter(has_text="⇒ 3").wait_for(timeout=WAIT_MS)
     assert "reserved 2 book" in out1.inner_text()
 
     runs.nth(2).click()
     out2 = output_of(page, 2)
-    out2.filter(has_text="insufficient funds").wait_for(timeout=10_000)
+    out2.filter(has_text="insufficient funds").wait_for(timeout=WAIT_MS)
     text = out2.inner_text()
     assert "⇒ 70" in text and "ExceptionInfo: insufficient funds" in text
     assert out2.locator(".clj-run-error").count() == 1
@@ -84,16 +86,16 @@ def test_run_shows_values_output_and_errors_and_survives_instant_navigation(
     # instant navigation away and back: no reload, and Run still works
     page.evaluate("() => { window.__sameDocument = true; }")
     page.locator(".md-content a", has_text="reference pages").first.click()
-    page.wait_for_url(lambda u: "writing-clojure-blocks" not in u, timeout=10_000)
+    page.wait_for_url(lambda u: "writing-clojure-blocks" not in u, timeout=WAIT_MS)
     assert page.evaluate("() => window.__sameDocument === true"), "instant navigation is off"
     page.go_back()
-    page.wait_for_url(f"**/{GUIDE}", timeout=10_000)
-    page.locator("button.clj-run-button").first.wait_for(timeout=10_000)
+    page.wait_for_url(f"**/{GUIDE}", timeout=WAIT_MS)
+    page.locator("button.clj-run-button").first.wait_for(timeout=WAIT_MS)
     assert page.evaluate("() => window.__sameDocument === true"), "the page was fully reloaded"
     runs = page.locator("button.clj-run-button")
     assert runs.count() == 3  # not doubled by setting up twice
     runs.nth(1).click()
-    output_of(page, 1).filter(has_text="⇒ 3").wait_for(timeout=10_000)
+    output_of(page, 1).filter(has_text="⇒ 3").wait_for(timeout=WAIT_MS)
     assert sum("scittle.js" in u for u in page.requests) == 1  # loaded once
 
     # Reset: the definitions are gone, and Run starts afresh
@@ -103,7 +105,7 @@ def test_run_shows_values_output_and_errors_and_survives_instant_navigation(
     assert "fresh namespace" in output_of(page, 1).inner_text()
     assert page.evaluate("() => scittle.core.eval_string(\"(some? (find-ns 'course.run0))\")") is False
     runs.nth(1).click()
-    output_of(page, 1).filter(has_text="⇒ 3").wait_for(timeout=10_000)
+    output_of(page, 1).filter(has_text="⇒ 3").wait_for(timeout=WAIT_MS)
     assert page.evaluate(
         "() => scittle.core.eval_string(\"(some? (resolve 'course.run1/stock))\")") is True
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from course.serve import Handler
-from tests.browser.conftest import CHROMIUM_ARGS, RequestLog
+from tests.browser.conftest import CHROMIUM_ARGS, WAIT_MS, RequestLog
 from tests.browser.lite import run_all_cells
 
 pytestmark = pytest.mark.browser
@@ -68,6 +68,8 @@ class Profile:
         self.context = self.browser_type.launch_persistent_context(
             str(self.dir), executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS,
             viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        self.context.set_default_timeout(WAIT_MS)
+        self.context.set_default_navigation_timeout(2 * WAIT_MS)
         self.context.requests = RequestLog(self.origin)
         self.context.on("request", self.context.requests.record)
         return self.context

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import WAIT_MS, new_context
+
 from tests.browser.lite import check_statuses, run_all_cells
 
 pytestmark = pytest.mark.browser
@@ -37,7 +39,7 @@ def test_reading_a_chapter_is_recorded_and_shown_on_the_lists(context, base_url)
     assert not page.evaluate(PROGRESS)["chapters"][number].get("read")
     page.keyboard.press("End")  # scroll to the end of the chapter
     page.mouse.wheel(0, 100000)
-    page.wait_for_function(f"() => !!({PROGRESS})().chapters['{number}'].read", timeout=10_000)
+    page.wait_for_function(f"() => !!({PROGRESS})().chapters['{number}'].read", timeout=WAIT_MS)
     for where in ("/", "/chapters/"):
         page.goto(base_url + where)
         row = page.locator(f'tr[data-chapter="{number}"]')
@@ -72,8 +74,8 @@ def test_checks_in_a_lab_are_recorded_and_shown(context, base_url, site):
 
 
 def test_export_import_on_another_device_merges_and_reset_asks(browser, base_url, tmp_path):
-    one = browser.new_context(accept_downloads=True)
-    two = browser.new_context(accept_downloads=True)
+    one = new_context(browser, accept_downloads=True)
+    two = new_context(browser, accept_downloads=True)
     try:
         a = one.new_page()
         a.goto(base_url + "/start/progress/")

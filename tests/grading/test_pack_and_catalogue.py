@@ -108,3 +108,32 @@ def test_built_instructors_page_has_the_catalogue(site, root):
     assert "[[exercise-catalogue]]" not in page
     for lab, ex in exercises(root / "notebooks"):
         assert ex.id in page, ex.id
+
+
+@pytest.mark.parametrize("name", [".", "..", "/tmp/x", "a/b", "../up", " ", "-rf"])
+def test_pack_refuses_names_that_are_not_plain_folder_names(tmp_path, name):
+    """--name . / .. / an absolute path would have deleted that folder; now it is refused
+    and nothing outside the output folder is touched."""
+    from course.pack import PackError, make_pack
+    keep = tmp_path / "out" / "keep.txt"
+    keep.parent.mkdir()
+    keep.write_text("mine")
+    with pytest.raises(PackError, match="not a plain folder name"):
+        make_pack(tmp_path / "out", chapters=[1], name=name)
+    assert keep.read_text() == "mine"
+
+
+def test_pack_never_deletes_a_folder_it_did_not_make(tmp_path):
+    """An existing folder of that name without our pack.json is left alone, with the fix."""
+    from course.pack import PackError, make_pack
+    theirs = tmp_path / "out" / "week-3"
+    theirs.mkdir(parents=True)
+    (theirs / "notes.md").write_text("the instructor's notes")
+    with pytest.raises(PackError, match="not a pack made by scripts/pack"):
+        make_pack(tmp_path / "out", chapters=[1], name="week-3")
+    assert (theirs / "notes.md").read_text() == "the instructor's notes"
+    # a pack it made itself is replaced, and no temporary folder is left behind
+    make_pack(tmp_path / "out", chapters=[1], name="week-4")
+    first = make_pack(tmp_path / "out", chapters=[1], name="week-4")
+    assert (first / "pack.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["week-3", "week-4", "week-4.zip"]

@@ -78,7 +78,7 @@ def test_unknown_call_target_raises(sim):
     def bad(ctx, req):
         yield ctx.call("ordrs")
     sim.service("orders", bad)
-    sim.load("orders", rate=10, duration=200)
+    sim.load("orders", rate=10, duration=200, arrivals="uniform")   # surely one arrival
     with pytest.raises(labs.UnknownServiceError, match="orders"):
         sim.run()
 
@@ -101,7 +101,7 @@ def test_handler_exception_raises_by_default(sim):
         yield ctx.work(1)
         raise KeyError("amount")
     sim.service("b", broken)
-    sim.load("b", rate=10, duration=300)
+    sim.load("b", rate=10, duration=300, arrivals="uniform")   # surely one arrival
     with pytest.raises(KeyError):
         sim.run()
 

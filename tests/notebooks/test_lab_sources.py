@@ -106,6 +106,14 @@ def test_version_changes_when_content_changes(tmp_path):
     (GOOD.replace('exercise="ch99-double"\nChecks("ch99-double").equal', 'exercise="ch99-dbl"\nChecks("ch99-double").equal'),
      24, "unknown exercise"),
     ("print('hi')\n" + GOOD, 1, "before the first cell marker"),
+    # near-misses that would otherwise publish a solution or a hidden check
+    (GOOD.replace("    ### BEGIN SOLUTION\n", "    ## BEGIN SOLUTION\n", 1), 14, "looks like a solution marker"),
+    (GOOD.replace("### END SOLUTION\n### STUB", "#### END SOLUTION\n### STUB"), 21, "looks like a solution marker"),
+    (GOOD.replace("### STUB LIMIT", "### stub LIMIT"), 22, "looks like a solution marker"),
+    (GOOD.replace('# %% tags=["hidden-check"]', '# %% tag=["hidden-check"]'), 27, "unknown cell metadata"),
+    (GOOD.replace('"points": 2', '"points": true'), 9, "points must be a positive whole number"),
+    (GOOD.replace('"minutes": 5', '"minutes": 0'), 9, "minutes must be a positive whole number"),
+    (GOOD.replace("# Prose.", "# [[Lab ch01/x]]"), 4, "looks like a lab link"),
 ])
 def test_malformed_sources_name_the_file_line_and_fix(tmp_path, broken, line, words):
     """Each mistake fails with the file, the line, what is wrong, and how to fix it."""
@@ -131,3 +139,11 @@ def test_missing_source_is_an_error(tmp_path):
     """A path that is not there says so."""
     with pytest.raises(LabSourceError, match="not found"):
         parse_lab(tmp_path / "nope.py")
+
+
+def test_a_source_that_is_not_utf8_is_named(tmp_path):
+    """A lab saved in another encoding fails with the file and the fix, not a traceback."""
+    path = write(tmp_path, GOOD)
+    path.write_bytes(GOOD.replace("Prose.", "Pros\u00e9.").encode("latin-1"))
+    with pytest.raises(LabSourceError, match="not UTF-8"):
+        parse_lab(path, tmp_path / "notebooks")
