@@ -27,7 +27,7 @@ Records without a key use **sticky partitioning**, as Kafka's producer has since
 (KIP-480; adaptive since 3.3, KIP-794): it fills a batch for one partition, then moves to
 another. Here the producer sends *sticky_records* keyless records (default 16, standing
 for one ``batch.size`` of small records) to one partition, then switches to a different
-partition drawn from the stream ``messaging:<broker name>:sticky``. Keyless records
+partition drawn from the stream ``broker:sticky:<broker name>:<topic>``. Keyless records
 therefore arrive in runs per partition, with no order between partitions.
 
 A *consumer group* shares a topic's partitions among its live members (range assignment
@@ -222,7 +222,7 @@ class Broker:
         *sticky_records* keyless records, then switch to a different one."""
         n = len(t.logs)
         if t._left <= 0 or t._sticky < 0:
-            rng = self._sim.stream(f"messaging:{self.name}:sticky")
+            rng = self._sim.stream(f"broker:sticky:{self.name}:{t.name}")
             choices = [p for p in range(n) if p != t._sticky] or [0]
             t._sticky = rng.choice(choices)
             t._left = self.sticky_records

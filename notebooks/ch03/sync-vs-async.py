@@ -299,7 +299,10 @@ _checks.report()
 # Each order now produces three events in a row: `placed`, `paid`, `shipped`, on a topic
 # `order-events` with 4 partitions, read by a group `tracker` of 2 members. The record key
 # decides the partition. `key_for(order_id, event_type)` below chooses the key; `None`
-# means "no key" (round-robin over partitions).
+# means "no key": Kafka's producer then uses **sticky partitioning** (KIP-480, adaptive
+# since 3.3): it fills a batch for one partition and then moves to another, so keyless
+# records land in runs, and an order's three events can straddle a switch. (Before Kafka
+# 2.4 keyless records went round robin; neither keeps an order's events together.)
 
 # %%
 def run_tracker(key_for, seed=SEED, orders=200):
@@ -385,7 +388,8 @@ print("your key:", len(out_of_order(handled_k)), "orders out of order; partition
 #
 # At-least-once: a worker handles records, then commits. Here it commits every 10 records
 # (`commit_every=10`, like a batch of `poll` results), and worker 0 crashes at 3 s. The
-# partitions it held move to worker 1 after the 300 ms session timeout, starting from the
+# partitions it held move to worker 1 after a 300 ms session timeout (shortened for the lab:
+# Kafka's default `session.timeout.ms` is 45 s since 3.0), starting from the
 # last commit. Shipping counts how many parcels it booked for each order.
 
 # %%
@@ -504,6 +508,12 @@ def _shipped_once_despite_crash(seed):
 # second can one consumer handle? How many consumers does 300 a second need, with room for
 # randomness? How many partitions do that many consumers need? Then run it. Do not
 # over-provision: at most 12 consumers.
+#
+# This is a classic consumer group, where a partition has one owner and the partition
+# count caps the group's parallelism. Since Kafka 4.2, **share groups** (Queues for
+# Kafka, KIP-932) lift that cap for work that needs no order: members of a share group
+# read the same partitions cooperatively and acknowledge each record. A ledger that must
+# apply one account's payments in order still needs a consumer group and enough partitions.
 
 # %%
 def run_sized(partitions, consumers, seed=SEED, rate=300, duration=3_000):
@@ -583,9 +593,54 @@ def sized_run(seed=SEED):
  .report())
 
 # %% [markdown]
+# ## 7. A poison record
+#
+# One record that can never be handled (a value shipping cannot parse) fails on every
+# delivery. Retried in place, it blocks every record behind it in its partition for ever,
+# and the member's other partitions with it. `max_deliveries=5, dead_letter="…"` gives up on
+# a record after five failed deliveries, parks it in a dead-letter topic for a person to
+# look at, and moves on. (The Kafka client has no dead-letter queue: Kafka Connect's
+# `errors.deadletterqueue.topic.name` and Spring Kafka's `DeadLetterPublishingRecoverer` are
+# the same idea, and in Clojure it is a `produce` in the consumer loop.)
+
+# %%
+def run_poison(max_deliveries=None, seed=SEED, poison_order=40):
+    sim = labs.Simulation(seed=seed)
+    broker = labs.Broker(sim, latency=1.0)
+    broker.topic("order-placed", partitions=PARTITIONS)
+    broker.topic("order-placed.dlq", partitions=1)
+    handled = []
+
+    def orders(ctx, req):
+        yield broker.produce(ctx, "order-placed", key=str(req.body["id"]), value=req.body)
+        return {"status": "placed"}
+
+    def shipping_worker(ctx, record):
+        yield ctx.work(labs.Exponential(mean=2.0))
+        if record.value["id"] == poison_order:
+            return labs.Response.error(500, "cannot parse the address")
+        handled.append(record.value["id"])
+        return {"booked": record.value["id"]}
+
+    sim.service("orders", orders, concurrency=16)
+    kw = {} if max_deliveries is None else {"max_deliveries": max_deliveries,
+                                            "dead_letter": "order-placed.dlq"}
+    broker.subscribe("order-placed", "shipping-worker", shipping_worker, consumers=WORKERS,
+                     retry_backoff=100.0, **kw)
+    sim.load("orders", rate=RATE, duration=2_000, body=lambda rng, i: {"id": i})
+    result = sim.run(until=10_000)
+    return {"orders": len(result.requests), "shipped": len(handled),
+            "dead letters": len(broker.log("order-placed.dlq", 0)),
+            "lag at the end": broker.lag("shipping-worker")}
+
+
+table([("retry for ever", run_poison()), ("dead letter after 5", run_poison(5))])
+
+# %% [markdown]
 # ## What to try next
 #
-# * Set `WORKERS = 6` with `PARTITIONS = 4` and rerun section 3: two workers stay idle.
+# * Set `WORKERS = 6` with `PARTITIONS = 4` and rerun section 3: two workers stay idle (in
+#   a consumer group; a Kafka 4.2 share group would use all six, without per-key order).
 # * Make `SLOW` longer and the lag chart shows the backlog the topic holds for you; ask
 #   what retention period the topic would need for a weekend outage.
 # * In section 6, set `commit_every=1`: fewer duplicates, more commit round trips. There is
