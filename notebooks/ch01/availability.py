@@ -233,7 +233,8 @@ for n in range(1, 6):
 one = run_shop(5, rate=2, duration_ms=2000, place_share=1.0)
 first = one.result.requests[0]
 print("messages for one order, monolith: 2 (customer -> shop -> customer)")
-print(f"messages for one order, 5 services: {2 + one.messages_per_order():.0f}")
+print("messages for one order, 5 services:",
+      labs.quote("messages_five_services", 2 + one.messages_per_order(), "{:.0f}"))
 print(f"this order took {first.latency:.2f} ms; "
       f"the monolith does the same work in {5 * WORK_MS:.2f} ms")
 labs.viz.sequence(one.result, trace_id=first.trace_id)

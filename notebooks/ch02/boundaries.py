@@ -216,6 +216,9 @@ table([
     ("entity: page view", measure(entity, "products")),
     ("capability: page view", measure(capability, "catalogue")),
 ])
+# the figures the chapter quotes
+labs.quote("entity_calls", measure(entity, "orders")["calls"], "{:.0f}")
+labs.quote("capability_calls", measure(capability, "orders")["calls"], "{:.0f}")
 
 # %% [markdown]
 # One checkout in the entity split is a long, strictly sequential conversation. The
@@ -293,6 +296,9 @@ REPORTS = (1_500, 4_500, 24)
 entity_report = build(ENTITY_SPLIT, report=REPORTS).run()
 capability_report = build(CAPABILITY_SPLIT, report=REPORTS).run()
 
+labs.quote("report_checkout_p99_s", measure(entity_report, "orders")["p99 ms"] / 1000, "{:.1f}")
+labs.quote("report_checkout_failed_pct", 100 - measure(entity_report, "orders")["ok %"], "{:.1f}")
+labs.quote("report_page_p99_s", measure(entity_report, "products")["p99 ms"] / 1000, "{:.1f}")
 table([
     ("entity + report: checkout", measure(entity_report, "orders")),
     ("capability + report: checkout", measure(capability_report, "orders")),

@@ -55,10 +55,12 @@ shop.PLACE_ORDER.problems()
 #
 # Change any of these and rerun the cells below. `FLAKY` is the chance that a service
 # fails a request with a 500 before doing anything; `DUPLICATE` and `REORDER` are the
-# chances that the network delivers a message twice or late; `SLOW_MEAN` adds a pause
-# (mean, ms) to every payment request between 0.3 s and 2.5 s, long enough for the
-# orchestrator to give up on a charge and refund it; `CRASH_AT` crashes the orchestrator
-# (or, in the choreography, inventory) for 700 ms.
+# chances that the network delivers a message twice or late. `SLOW_MEAN` slows payments
+# down in a fault *window* from 0.3 s to 2.5 s: each payment request that starts in the
+# window pauses for an extra random time, exponentially distributed with mean `SLOW_MEAN`
+# ms, often long enough for the orchestrator to give up on a charge and refund it.
+# `CRASH_AT` crashes the orchestrator (or, in the choreography, inventory) at that time,
+# for 700 ms.
 
 # %% tags=["knob"]
 SEED = 7
@@ -68,7 +70,7 @@ FAIL_RATE = 0.15     # orders refused for a business reason at some step (on top
 FLAKY = 0.2          # chance a service answers 500 (transient)
 DUPLICATE = 0.1      # chance the network delivers a message twice
 REORDER = 0.1        # chance a message is held back and overtaken
-SLOW_MEAN = 300      # ms, extra pause of payments between 300 and 2500 ms (0: none)
+SLOW_MEAN = 300      # ms, mean extra pause of payment requests in the window 0.3-2.5 s (0: none)
 CRASH_AT = 1000      # ms, the orchestrator crashes for 700 ms (None: no crash)
 
 # %%
