@@ -39,7 +39,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import io
 import json
+import os
+import queue
+import re
 import sys
 import tempfile
 import time
@@ -50,6 +55,7 @@ from pathlib import Path
 from course.notebooks import Lab
 from course.grade_run import Limits, _run, network_isolation
 from course.grade_cells import build_grading_cells, load_labs
+from course.grade_sandbox import FIRST_UID, Sandbox, SandboxUnavailable
 
 __all__ = ["grade", "grade_one", "main", "Submission", "Row", "network_isolation",
            "build_grading_cells"]
@@ -128,12 +134,15 @@ def _whole(sub: Submission, lab: Lab | None, status: str, detail: str) -> Submis
 
 
 def grade_one(path: Path, labs: dict[str, Lab], lab_name: str | None, limits: Limits,
-              *, partial: bool = False) -> Submission:
-    """Grade one submission; never raises for anything the submission contains."""
+              *, partial: bool = False, sandbox=None, uids: "queue.Queue | None" = None) -> Submission:
+    """Grade one submission; never raises for anything the submission contains.
+
+    With *sandbox* (a :class:`course.grade_sandbox.Sandbox`) the notebook runs inside it, as
+    a uid taken from *uids* for the time of the run (one uid per concurrent submission)."""
     start = time.perf_counter()
     sub = Submission(path, path.stem)
     try:
-        return _grade_one(sub, labs, lab_name, limits, partial)
+        return _grade_one(sub, labs, lab_name, limits, partial, sandbox, uids)
     except Exception as err:  # a grader bug must not cost the class its grades
         return _whole(sub, labs.get(lab_name or ""), "crashed",
                       f"the grader failed on this file: {type(err).__name__}: {err}")
@@ -141,7 +150,8 @@ def grade_one(path: Path, labs: dict[str, Lab], lab_name: str | None, limits: Li
         sub.seconds = time.perf_counter() - start
 
 
-def _grade_one(sub: Submission, labs, lab_name, limits: Limits, partial: bool) -> Submission:
+def _grade_one(sub: Submission, labs, lab_name, limits: Limits, partial: bool, sandbox=None,
+               uids=None) -> Submission:
     path = sub.path
     target = labs.get(lab_name) if lab_name else None
     size = path.stat().st_size
@@ -150,14 +160,20 @@ def _grade_one(sub: Submission, labs, lab_name, limits: Limits, partial: bool) -
                       f"{size} bytes, more than the limit of {limits.max_bytes}")
     try:
         nb = json.loads(path.read_bytes().decode("utf-8"))
-        if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-            raise ValueError("no list of cells")
-        if int(nb.get("nbformat", 4)) < 4:
-            import nbformat
+        if not isinstance(nb, dict):
+            raise ValueError("the file is JSON but not a notebook object")
+        if isinstance(nb.get("nbformat"), int) and nb["nbformat"] < 4:
+            import nbformat   # an old notebook (v3: worksheets): convert it, as Jupyter does
             nb = json.loads(nbformat.writes(nbformat.reads(json.dumps(nb), as_version=4)))
-        for cell in nb["cells"]:
-            if not isinstance(cell, dict) or "cell_type" not in cell:
-                raise ValueError("a cell without a cell_type")
+        if not isinstance(nb.get("cells"), list):
+            raise ValueError("no list of cells")
+        for n, cell in enumerate(nb["cells"], start=1):
+            if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+                raise ValueError(f"cell {n} has no valid cell_type")
+            source = cell.get("source", "")
+            if not (isinstance(source, str) or (isinstance(source, list)
+                                                and all(isinstance(x, str) for x in source))):
+                raise ValueError(f"cell {n}'s source is neither text nor a list of lines")
     except Exception as err:
         return _whole(sub, target, "invalid-notebook", f"cannot read it as a notebook: {err}"[:300])
     sub.student = _student_of(path, nb)
@@ -188,8 +204,16 @@ def _grade_one(sub: Submission, labs, lab_name, limits: Limits, partial: bool) -
                          "it was run with Python.")
     cells, notes = build_grading_cells(lab, nb["cells"])
     sub.notes.extend(notes)
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        run = _run(cells, limits, Path(tmp))
+    if sandbox is not None:
+        uid = uids.get() if uids is not None else FIRST_UID
+        try:
+            run = _run(cells, limits, sandbox.workdir(uid), sandbox, uid)
+        finally:
+            if uids is not None:
+                uids.put(uid)
+    else:
+        with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+            run = _run(cells, limits, Path(tmp))
     _score(sub, lab, cells, run, limits, partial)
     return sub
 
@@ -245,22 +269,44 @@ def _score(sub: Submission, lab: Lab, cells: list[dict], run: dict, limits: Limi
         elif reports and all(r.get("status") == "passed" for r in reports):
             status, points = "passed", float(ex.points)
         else:
-            points = round(ex.points * passed / total, 2) if partial and total else 0.0
+            points = min(float(ex.points), round(ex.points * min(passed, total) / total, 2)) \
+                if partial and total > 0 and passed >= 0 else 0.0
             statuses = {r.get("status") for r in reports}
             if any(k in network_cells for k, e in owner.items() if e == ex.id) or any(
-                    "Network is unreachable" in e["evalue"] for e in learner_errors):
+                    "Network is unreachable" in e["evalue"]
+                    # the sandbox's own network namespace has only an isolated loopback
+                    or e["ename"] == "ConnectionRefusedError" for e in learner_errors):
                 status = "network-blocked"
             elif any(e["ename"] == "MemoryError" for e in learner_errors):
                 status = "memory-limit"
             elif learner_errors:
                 status = "error"
                 detail += f"; {learner_errors[0]['ename']}: {learner_errors[0]['evalue']}"[:200]
-            elif statuses == {"not-yet"}:
+            elif statuses == {"not-yet"} or _untouched(lab, cells, owner, ex.id):
                 status = "not-attempted"
             else:
                 status = "failed"
         sub.rows.append(Row(sub.student, ex.id, points, ex.points, status, lab.name,
                             sub.path.name, detail))
+
+
+def _untouched(lab: Lab, cells: list[dict], owner: dict[int, str], exercise: str) -> bool:
+    """True when every learner cell of *exercise* is still exactly as the course published it
+    (an untouched exercise is "not attempted", even if its checks fail on the stubs)."""
+    published = _published_sources(lab)
+    mine = [cells[k]["source"].strip() for k, e in owner.items() if e == exercise]
+    return bool(mine) and all(src in published for src in mine)
+
+
+_PUBLISHED: dict[str, set[str]] = {}
+
+
+def _published_sources(lab: Lab) -> set[str]:
+    if lab.name not in _PUBLISHED:
+        from course.notebooks import to_notebook
+        _PUBLISHED[lab.name] = {c["source"].strip() for c in to_notebook(lab, "student")["cells"]
+                                if c["cell_type"] == "code"}
+    return _PUBLISHED[lab.name]
 
 
 # --------------------------------------------------------------------------- feedback
@@ -323,60 +369,124 @@ def find_submissions(folder: Path) -> list[Path]:
 
 def grade(submissions: Path, out: Path, *, lab: str | None = None, timeout: float = 30,
           jobs: int = 2, notebooks: Path = ROOT / "notebooks", partial: bool = False,
-          limits: Limits | None = None, progress=print) -> list[Submission]:
-    """Grade every notebook under *submissions*; write the gradebook and feedback to *out*."""
+          limits: Limits | None = None, progress=print,
+          unsafe_no_sandbox: bool = False) -> list[Submission]:
+    """Grade every notebook under *submissions*; write the gradebook and feedback to *out*.
+
+    Each submission runs in its own sandbox (:mod:`course.grade_sandbox`). On a machine that
+    cannot run it, this raises :class:`SandboxUnavailable` with the fix, unless
+    *unsafe_no_sandbox* is set (then each runs as a plain child process, as the grader's user).
+    """
     labs = load_labs(notebooks)
     limits = limits or Limits(timeout=timeout)
     paths = find_submissions(submissions)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "feedback").mkdir(exist_ok=True)
-    if not network_isolation():
-        progress("note: no network namespace available (unshare); network is blocked at the "
-                 "socket layer only")
-    progress(f"grading {len(paths)} submission(s) with {jobs} worker(s), "
-             f"{limits.timeout:g}s per cell")
-    start = time.perf_counter()
-    results: list[Submission] = []
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(grade_one, p, labs, lab, limits, partial=partial) for p in paths]
-        for n, fut in enumerate(as_completed(futures), start=1):
-            sub = fut.result()
-            results.append(sub)
-            elapsed = time.perf_counter() - start
-            eta = elapsed / n * (len(paths) - n)
-            got = sum(r.points for r in sub.rows)
-            top = sum(r.max_points for r in sub.rows)
-            counts: dict[str, int] = {}
+    sandbox = None
+    if unsafe_no_sandbox:
+        progress("WARNING: --unsafe-no-sandbox: learners' code runs as this user, can read and "
+                 "change files, and can see other processes. Use it only for trusted notebooks.")
+        if not network_isolation():
+            progress("note: no network namespace available (unshare); network is blocked at "
+                     "the socket layer only")
+    else:
+        sandbox = Sandbox()   # raises SandboxUnavailable with the fix
+    try:
+        uids: queue.Queue = queue.Queue()
+        for slot in range(max(1, jobs)):
+            uids.put(FIRST_UID + slot)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "feedback").mkdir(exist_ok=True)
+        progress(f"grading {len(paths)} submission(s) with {jobs} worker(s), "
+                 f"{limits.timeout:g}s per cell")
+        start = time.perf_counter()
+        results: list[Submission] = []
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = [pool.submit(grade_one, p, labs, lab, limits, partial=partial, sandbox=sandbox,
+                                   uids=uids) for p in paths]
+            for n, fut in enumerate(as_completed(futures), start=1):
+                sub = fut.result()
+                results.append(sub)
+                elapsed = time.perf_counter() - start
+                eta = elapsed / n * (len(paths) - n)
+                got = sum(r.points for r in sub.rows)
+                top = sum(r.max_points for r in sub.rows)
+                counts: dict[str, int] = {}
+                for r in sub.rows:
+                    counts[r.status] = counts.get(r.status, 0) + 1
+                summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+                progress(f"[{n:>{len(str(len(paths)))}}/{len(paths)}] {sub.path.name}: "
+                         f"{sub.student}, {sub.lab or '?'}: {got:g}/{top:g} pts ({summary}) "
+                         f"in {sub.seconds:.1f}s; elapsed {elapsed:.0f}s, ETA {eta:.0f}s")
+        results.sort(key=lambda s: (s.student, str(s.path)))
+        for sub in results:   # the submission's path, relative to the class folder
+            rel = _relative(sub.path, submissions)
             for r in sub.rows:
-                counts[r.status] = counts.get(r.status, 0) + 1
-            summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-            progress(f"[{n:>{len(str(len(paths)))}}/{len(paths)}] {sub.path.name}: "
-                     f"{sub.student}, {sub.lab or '?'}: {got:g}/{top:g} pts ({summary}) "
-                     f"in {sub.seconds:.1f}s; elapsed {elapsed:.0f}s, ETA {eta:.0f}s")
-    results.sort(key=lambda s: (s.student, s.path.name))
-    used: dict[str, int] = {}
-    with (out / "gradebook.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+                r.submission = rel
+        by_student: dict[str, list[str]] = {}
+        for sub in results:
+            by_student.setdefault(sub.student, []).append(_relative(sub.path, submissions))
+        for student, files in sorted(by_student.items()):
+            if len(files) > 1:
+                progress(f"warning: {student!r} has {len(files)} submissions ({', '.join(files)}); "
+                         "each is graded and listed separately")
+        buf = io.StringIO(newline="")
+        writer = csv.writer(buf)
         writer.writerow(GRADEBOOK_FIELDS)
         for sub in results:
             for r in sub.rows:
-                writer.writerow([r.student, r.exercise, f"{r.points:g}", r.max_points, r.status,
-                                 r.lab, r.submission, r.detail])
-            name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in sub.student)
-            used[name] = used.get(name, 0) + 1
-            if used[name] > 1:
-                name = f"{name}-{used[name]}"
-            (out / "feedback" / f"{name}.md").write_text(feedback(sub, labs), encoding="utf-8")
-    (out / "results.json").write_text(json.dumps(
-        [{"student": s.student, "submission": s.path.name, "lab": s.lab, "status": s.status,
-          "seconds": round(s.seconds, 3), "notes": s.notes, "errors": s.errors,
-          "rows": [r.__dict__ for r in s.rows], "checks": s.checks} for s in results],
-        indent=1, default=str), encoding="utf-8")
-    took = time.perf_counter() - start
-    rate = len(paths) / took * 60 if took else 0
-    progress(f"graded {len(paths)} submission(s) in {took:.1f}s ({rate:.0f}/min); "
-             f"gradebook: {out / 'gradebook.csv'}, feedback: {out / 'feedback'}/")
-    return results
+                writer.writerow([_cell(v) for v in (r.student, r.exercise, f"{r.points:g}",
+                                                    r.max_points, r.status, r.lab, r.submission,
+                                                    r.detail)])
+        for sub in results:
+            _write_atomic(out / "feedback" / feedback_name(sub, submissions), feedback(sub, labs))
+        _write_atomic(out / "gradebook.csv", buf.getvalue())
+        _write_atomic(out / "results.json", json.dumps(
+            [{"student": s.student, "submission": s.path.name, "lab": s.lab, "status": s.status,
+              "seconds": round(s.seconds, 3), "notes": s.notes, "errors": s.errors,
+              "rows": [r.__dict__ for r in s.rows], "checks": s.checks} for s in results],
+            indent=1, default=str))
+        took = time.perf_counter() - start
+        rate = len(paths) / took * 60 if took else 0
+        progress(f"graded {len(paths)} submission(s) in {took:.1f}s ({rate:.0f}/min); "
+                 f"gradebook: {out / 'gradebook.csv'}, feedback: {out / 'feedback'}/")
+        return results
+    finally:
+        if sandbox is not None:
+            sandbox.close()
+
+
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return path.name
+
+
+def feedback_name(sub: Submission, submissions: Path) -> str:
+    """A feedback file name that cannot collide: the learner's name made safe and short, and
+    8 hex digits of the submission's path (``ada.ipynb``, ``resubmit/ada.ipynb`` and a real
+    learner called ``ada-2`` all get files of their own)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in sub.student)[:60].strip("_")
+    digest = hashlib.sha256(_relative(sub.path, submissions).encode("utf-8")).hexdigest()[:8]
+    return f"{safe or 'learner'}-{digest}.md"
+
+
+def _cell(value) -> str:
+    """A CSV cell that a spreadsheet shows as text: a leading = + - @ (or tab, CR) would make
+    Excel or LibreOffice run it as a formula (OWASP: CSV injection), so it gets a quote."""
+    text = str(value)
+    if text and text[0] in "=+-@\t\r" and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write *path* whole or not at all (a temporary file in the same folder, then rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -395,13 +505,23 @@ def main(argv: list[str] | None = None) -> int:
                    help="points in proportion to checks passed (default: all or nothing)")
     p.add_argument("--notebooks", type=Path, default=ROOT / "notebooks",
                    help="the lab sources (default: notebooks/)")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run learners' code without the sandbox (only for trusted notebooks, "
+                        "on a machine without bubblewrap)")
     args = p.parse_args(argv)
     if not args.submissions.is_dir():
         p.error(f"{args.submissions} is not a folder of submissions")
     limits = Limits(timeout=args.timeout, memory_mb=args.memory_mb, max_bytes=args.max_bytes,
                     output_bytes=args.output_bytes)
-    grade(args.submissions, args.out, lab=args.lab, jobs=args.jobs, notebooks=args.notebooks,
-          partial=args.partial, limits=limits, progress=lambda s: print(s, flush=True))
+    try:
+        grade(args.submissions, args.out, lab=args.lab, jobs=args.jobs, notebooks=args.notebooks,
+              partial=args.partial, limits=limits, progress=lambda s: print(s, flush=True),
+              unsafe_no_sandbox=args.unsafe_no_sandbox)
+    except SandboxUnavailable as err:
+        print(f"scripts/grade: the grading sandbox cannot run here: {err}.\n  Learners' code "
+              "would run unconfined. If every notebook is trusted, pass --unsafe-no-sandbox.",
+              file=sys.stderr)
+        return 2
     return 0
 
 

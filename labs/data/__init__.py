@@ -1,2 +1,3 @@
-"""Data that services own: sagas (``saga``) and, as the chapters add them, event stores,
-projections and the transactional outbox."""
+"""Data that services own: sagas (``saga``), the event store (``eventstore``), projections,
+snapshots and the fold checker (``projection``), and a service's own database with the
+transactional outbox, its relay and the delivery checker (``outbox``)."""

@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .distributions import Distribution
-from .errors import DeadlineError, _check_number, _unknown_service
+from .errors import ConfigError, DeadlineError, _check_number, _unknown_service
 from .messages import Request, Response
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Context"]
 
+_INF = float("inf")
 _NUMBER = (int, float)   # exact types (not bool) that skip validation on the hot path
 
 
@@ -68,8 +69,9 @@ class Context:
         """Spend *ms* of service time (a number or a distribution); yield the result."""
         if isinstance(ms, Distribution):
             ms = ms.sample(self._sim.stream("work:" + self.service))
-        elif not isinstance(ms, (int, float)) or ms < 0:
-            _check_number("ctx.work(ms)", ms, low=0.0, fix="Pass the service time in ms, e.g. ctx.work(3.0).")
+        elif not (type(ms) in _NUMBER and 0 <= ms < _INF):   # also refuses nan and inf
+            _check_number("ctx.work(ms)", ms, low=0.0, finite=True,
+                          fix="Pass the service time in ms, e.g. ctx.work(3.0).")
         return self._sim._env.timeout(ms)
 
     sleep = work
@@ -98,8 +100,10 @@ class Context:
                 deadline = min(deadline, self.deadline)
         else:
             deadline = self.deadline
-        if hedge is not None or not (timeout is None or type(timeout) in _NUMBER and timeout > 0):
+        if hedge is not None or not (timeout is None or type(timeout) in _NUMBER and 0 < timeout < _INF):
             _validate_call(timeout, hedge)   # the slow path, which also explains the mistake
+        if retry is not None or breaker is not None or bulkhead is not None or budget is not None:
+            _validate_parts(retry, breaker, bulkhead, budget)
         done = sim._env.event()
         _Call(sim, self.service, self.trace_id, self.span_id, target, body, timeout, deadline,
               retry, breaker, bulkhead, hedge, budget, partial(_fire, done))
@@ -144,11 +148,36 @@ def _fire(ev, value: Any) -> None:
 
 def _validate_call(timeout: float | None, hedge: float | None) -> None:
     if timeout is not None:
-        _check_number("timeout", timeout, low=0.0, low_open=True,
+        _check_number("timeout", timeout, low=0.0, low_open=True, finite=True,
                       fix="Pass the per-attempt timeout in ms, e.g. timeout=50, or None to wait forever.")
     if hedge is not None:
         _check_number("hedge", hedge, low=0.0, low_open=True,
                       fix="Pass the delay in ms after which a hedged copy is sent, e.g. hedge=20.")
+
+
+# What each resilience part must offer (the kernel checks shapes, not classes, so it never
+# imports the resilience layer): the wrong object fails here, not deep inside a run.
+_PARTS = {
+    "retry": (("max_attempts", "delay"), "labs.RetryPolicy(max_attempts=3, backoff=labs.Backoff.fixed(50))"),
+    "breaker": (("acquire", "on_error", "on_success", "add_listener"),
+                "labs.CircuitBreaker('payments', labs.BreakerConfig())"),
+    "bulkhead": (("try_enter", "release"), "labs.Bulkhead(max_concurrent=10)"),
+    "budget": (("can_retry", "record_request", "record_retry"), "labs.RetryBudget(ratio=0.1)"),
+}
+_CHECKED: set = set()
+
+
+def _validate_parts(retry, breaker, bulkhead, budget) -> None:
+    for what, part in (("retry", retry), ("breaker", breaker), ("bulkhead", bulkhead),
+                       ("budget", budget)):
+        if part is None or (what, type(part)) in _CHECKED:
+            continue
+        needs, example = _PARTS[what]
+        missing = [n for n in needs if not hasattr(part, n)]
+        if missing:
+            raise ConfigError(f"ctx.call({what}=...) needs a {what} object such as {example}, got "
+                              f"{part!r} (it has no {', '.join(missing)}).")
+        _CHECKED.add((what, type(part)))
 
 
 def _should_retry(retry, attempt: int, resp: Response) -> bool:
@@ -162,10 +191,23 @@ def _should_retry(retry, attempt: int, resp: Response) -> bool:
 
 
 def _watch(sim: Simulation, breaker) -> None:
-    """Journal breaker state transitions as ``state`` events (once per breaker object)."""
+    """Journal breaker state transitions as ``state`` events (once per breaker object).
+
+    A breaker keeps its window and clock, so one used by another Simulation would carry that
+    run's state (and its later virtual time) into this one: refused with the fix."""
     for b in sim._breakers:
         if b is breaker:
             return
+    owner = getattr(breaker, "_labs_simulation", None)
+    if owner is not None and owner is not sim:
+        raise ConfigError(f"this breaker ({getattr(breaker, 'name', 'breaker')!r}) was already used "
+                          "by another Simulation: its window and clock belong to that run. Build "
+                          "a fresh CircuitBreaker for each run (e.g. in the function that builds "
+                          "the world).")
+    try:
+        breaker._labs_simulation = sim
+    except AttributeError:   # a breaker with __slots__: cannot be marked, nothing to check
+        pass
     sim._breakers.append(breaker)
     name = getattr(breaker, "name", "breaker")
 

@@ -52,10 +52,16 @@ class UnknownServiceError(LabsError):
 
 
 def _check_number(name: str, value: object, *, low: float | None = None,
-                  high: float | None = None, low_open: bool = False, fix: str = "") -> float:
-    """Return *value* as a float, or raise :class:`ConfigError` naming *name* and its range."""
+                  high: float | None = None, low_open: bool = False, fix: str = "",
+                  finite: bool = False) -> float:
+    """Return *value* as a float, or raise :class:`ConfigError` naming *name* and its range.
+
+    With *finite*, infinity is refused too (an infinite rate, duration or amount of work
+    would hang a browser tab instead of failing)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         raise ConfigError(f"{name} must be a number, got {value!r}. {fix}".strip())
+    if finite and math.isinf(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}. {fix}".strip())
     bad = (low is not None and (value <= low if low_open else value < low)) or (
         high is not None and value > high)
     if bad:

@@ -43,7 +43,12 @@ class Faults:
         self._partitions: list[tuple] = []  # (a, b, at, until)
 
     def _window(self, what: str, at: float, until: float | None) -> tuple[float, float]:
-        at = _check_number(f"{what}(at)", at, low=0.0, fix="Times are virtual ms from the start, >= 0.")
+        if self._sim._installed:
+            raise ConfigError(f"faults.{what} was added after sim.run(): faults are scheduled when "
+                              "the run starts, so it would never happen. Add every fault before "
+                              "the first run, or build a fresh Simulation.")
+        at = _check_number(f"{what}(at)", at, low=0.0, finite=True,
+                           fix="Times are virtual ms from the start, >= 0.")
         if until is None:
             return at, _INF
         until = _check_number(f"{what}(until)", until, low=at, low_open=True,

@@ -80,15 +80,18 @@ def _schedule(rate, pattern, schedule) -> list[tuple[float, float]]:
         for i, item in enumerate(schedule):
             if not (isinstance(item, tuple) and len(item) == 2):
                 raise ConfigError(f"schedule[{i}] must be a (t_ms, rate) pair, got {item!r}.")
-            t = _check_number(f"schedule[{i}] time", item[0], low=0.0, fix="Times are ms >= 0.")
-            r = _check_number(f"schedule[{i}] rate", item[1], low=0.0, fix="Rates are requests/s >= 0.")
+            t = _check_number(f"schedule[{i}] time", item[0], low=0.0, finite=True,
+                              fix="Times are ms >= 0.")
+            r = _check_number(f"schedule[{i}] rate", item[1], low=0.0, finite=True,
+                              fix="Rates are requests/s >= 0.")
             steps.append((t, r))
         if not steps or steps[0][0] != 0.0:
             steps.insert(0, (0.0, float(rate or 0.0)))
         if any(b[0] < a[0] for a, b in zip(steps, steps[1:])):
             raise ConfigError("schedule times must be in increasing order, e.g. [(0, 50), (5000, 200)].")
         return steps
-    base = _check_number("rate", rate, low=0.0, fix="Pass requests per second, e.g. rate=100.")
+    base = _check_number("rate", rate, low=0.0, finite=True,
+                         fix="Pass requests per second, e.g. rate=100.")
     if pattern is not None:
         if not isinstance(pattern, Burst):
             raise ConfigError(f"pattern must be a labs.Burst(at, length, rate), got {pattern!r}; "
@@ -102,9 +105,13 @@ class _Load:
                  timeout, budget, retry) -> None:
         self._sim = sim
         self.target = target
-        self.duration = _check_number("duration", duration, low=0.0, low_open=True,
+        if sim._installed:
+            raise ConfigError("load was added after sim.run(): it would never start. Add every "
+                              "load before the first run, or build a fresh Simulation.")
+        self.duration = _check_number("duration", duration, low=0.0, low_open=True, finite=True,
                                       fix="Pass how long the load runs, in ms, e.g. duration=10_000.")
-        self.start = _check_number("start", start, low=0.0, fix="Pass a start time in ms >= 0.")
+        self.start = _check_number("start", start, low=0.0, finite=True,
+                                   fix="Pass a start time in ms >= 0.")
         if body is not None and not callable(body):
             raise ConfigError(f"body must be a function body(rng, i) -> dict, got {body!r}.")
         self.body = body

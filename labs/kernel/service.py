@@ -34,6 +34,22 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Service"]
 
 
+def _check_arity(name: str, handler: Callable) -> None:
+    """Refuse a handler that cannot be called as ``handler(ctx, req)``, at registration
+    rather than deep inside a run."""
+    import inspect
+    try:
+        sig = inspect.signature(handler)
+    except (TypeError, ValueError):   # a builtin or C callable: nothing to check
+        return
+    try:
+        sig.bind(None, None)
+    except TypeError:
+        raise ConfigError(f"handler for {name!r} must take two arguments, handler(ctx, req), but "
+                          f"it is {getattr(handler, '__name__', 'handler')}{sig}. Write it as "
+                          f"def {getattr(handler, '__name__', 'handler')}(ctx, req): ...") from None
+
+
 class _Instance:
     __slots__ = ("index", "up", "epoch", "in_flight", "queue", "active", "_next", "draining")
 
@@ -60,6 +76,7 @@ class Service:
         if not callable(handler):
             raise ConfigError(f"handler for {name!r} must be a function handler(ctx, req), got "
                               f"{handler!r}.")
+        _check_arity(name, handler)
         self._sim = sim
         self.name = name
         self.handler = handler

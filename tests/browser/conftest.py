@@ -87,11 +87,27 @@ def new_context(browser, **options):
     return ctx
 
 
-@pytest.fixture
-def context(browser, base_url):
+def _logged_context(browser, base_url):
     ctx = new_context(browser, viewport={"width": 1280, "height": 900})
     log = RequestLog(base_url)
     ctx.on("request", log.record)
     ctx.requests = log
+    return ctx
+
+
+@pytest.fixture
+def context(browser, base_url):
+    """A fresh context per test (an empty cache: what a first-time learner sees)."""
+    ctx = _logged_context(browser, base_url)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture(scope="module")
+def warm_context(browser, base_url):
+    """One context for a module's tests, as one learner opening lab after lab: the lab app
+    and Pyodide come from the browser's cache after the first (every request is still
+    recorded, so each test can assert that none left the origin)."""
+    ctx = _logged_context(browser, base_url)
     yield ctx
     ctx.close()

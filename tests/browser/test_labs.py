@@ -38,8 +38,9 @@ def test_chapter_one_lab_button_opens_and_runs_the_lab_offline(context, base_url
 
 
 @pytest.mark.parametrize("lab", LABS, ids=[lab.name for lab in LABS])
-def test_student_lab_runs_in_pyodide_without_error(context, base_url, lab):
+def test_student_lab_runs_in_pyodide_without_error(warm_context, base_url, lab):
     """The published (student) version runs top to bottom; its checks say 'not yet'."""
+    context = warm_context
     page = context.new_page()
     page.goto(f"{base_url}/lite/notebooks/index.html?path={lab.name}.ipynb")
     run_all_cells(page)
@@ -48,6 +49,7 @@ def test_student_lab_runs_in_pyodide_without_error(context, base_url, lab):
     assert sorted({ex for ex, _ in statuses}) == sorted(e.id for e in lab.exercises)
     assert all(status == "not-yet" for _, status in statuses), statuses
     assert context.requests.outside == []
+    page.close()
 
 
 RUN_NOTEBOOK = """
@@ -67,8 +69,9 @@ json.dumps({"errors": errors, "checks": [d[MIME] for d in shown if MIME in d]})
 
 
 @pytest.mark.parametrize("lab", LABS, ids=[lab.name for lab in LABS])
-def test_solution_lab_passes_every_check_in_pyodide(context, base_url, built_notebooks, lab):
+def test_solution_lab_passes_every_check_in_pyodide(warm_context, base_url, built_notebooks, lab):
     """The solution version, public and hidden checks, passes in the site's own Pyodide."""
+    context = warm_context
     nb = json.loads((built_notebooks / "solution" / f"{lab.name}.ipynb").read_text())
     cells = [c["source"] for c in nb["cells"] if c["cell_type"] == "code"]
     page = context.new_page()
@@ -82,3 +85,4 @@ def test_solution_lab_passes_every_check_in_pyodide(context, base_url, built_not
     assert {c["exercise"] for c in out["checks"]} == {e.id for e in lab.exercises}
     assert all(c["status"] == "passed" for c in out["checks"]), out["checks"]
     assert context.requests.outside == []
+    page.close()

@@ -129,8 +129,7 @@ def test_the_network_is_never_reached(graded):
 
 
 def test_raw_socket_bypass_is_blocked_by_the_namespace(graded):
-    if not grader.network_isolation():
-        pytest.skip("no network namespace on this machine (unshare -n); socket guard only")
+    """The sandbox's empty network namespace stops what the socket guard cannot see."""
     assert graded["book"][("raw-socket", "ch42-total")]["status"] == "network-blocked"
 
 
@@ -141,20 +140,25 @@ def test_progress_one_line_per_submission(graded):
     assert "submission(s) in" in graded["stdout"]
 
 
+def feedback_of(graded, student: str) -> str:
+    """The one feedback file of *student* (named after the learner plus a hash of the path)."""
+    found = sorted((graded["out"] / "feedback").glob(f"{student}-????????.md"))
+    assert len(found) == 1, (student, found)
+    return found[0].read_text()
+
+
 def test_feedback_in_plain_words(graded):
-    fb = graded["out"] / "feedback"
-    solved = (fb / "solved.md").read_text()
+    solved = feedback_of(graded, "solved")
     assert "Score: 5 of 5 points" in solved
-    unsolved = (fb / "unsolved.md").read_text()
+    unsolved = feedback_of(graded, "unsolved")
     assert "Score: 0 of 5 points" in unsolved and "Hint: multiply by two" in unsolved
     # hidden checks are counted, never shown
     assert "double(-3)" not in unsolved and "Further checks the instructor ran: 0 of 1" in unsolved
-    assert "was edited; it was graded with the original" in (fb / "edited-checks.md").read_text()
-    assert "was missing; the original was put back" in (
-        fb / "deleted-checks-unsolved.md").read_text()
-    assert "not a readable Jupyter notebook" in (fb / "malformed.md").read_text()
-    assert (fb / "Ada_Lovelace.md").is_file()
-    assert "ZeroDivisionError" in (fb / "exception.md").read_text()
+    assert "was edited; it was graded with the original" in feedback_of(graded, "edited-checks")
+    assert "was missing; the original was put back" in feedback_of(graded, "deleted-checks-unsolved")
+    assert "not a readable Jupyter notebook" in feedback_of(graded, "malformed")
+    assert "Score" in feedback_of(graded, "Ada_Lovelace")
+    assert "ZeroDivisionError" in feedback_of(graded, "exception")
 
 
 def test_grading_a_class_is_fast(graded):

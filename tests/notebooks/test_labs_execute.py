@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from course.execute import check_reports, errors, execute
+from course.execute import check_reports, errors
 from course.notebooks import discover_labs, parse_lab, to_notebook
 from tests.conftest import ROOT
 
@@ -72,9 +72,9 @@ def test_solution_runs_and_passes_every_check(lab, solution_run):
 
 
 @pytest.mark.parametrize("lab", LABS, ids=IDS)
-def test_student_runs_and_checks_say_not_yet(lab):
+def test_student_runs_and_checks_say_not_yet(lab, student_run):
     """The untouched student version runs top to bottom; every check says 'not yet'."""
-    node = execute(to_notebook(lab, "student"))
+    node, _ = student_run(lab)
     assert errors(node) == []
     reports = check_reports(node)
     assert {r["exercise"] for r in reports} == {e.id for e in lab.exercises}
