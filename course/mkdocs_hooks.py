@@ -155,9 +155,13 @@ def _labs_index(page) -> str:
     return "\n".join(out) or "No labs are published yet."
 
 
+# Fenced code blocks and inline code: Clojure's `(let [[k v] pair] ...)` is code, not a shortcode.
+CODE_RE = re.compile(r"^(?P<fence>[ \t]*(`{3,}|~{3,})).*?^(?P=fence)[ \t]*$|`[^`\n]+`", re.S | re.M)
+
+
 def on_page_markdown(markdown: str, page, config, files, **kwargs):
     markdown = mark_clojure_blocks(markdown, page)  # Run buttons (course/clojure_blocks.py)
-    for m in SHORTCODE_RE.finditer(markdown):
+    for m in SHORTCODE_RE.finditer(CODE_RE.sub("", markdown)):
         if m.group("code") not in KNOWN_SHORTCODES:
             raise PluginError(
                 f"docs/{page.file.src_uri}: unknown shortcode {m.group(0)!r}.\n"

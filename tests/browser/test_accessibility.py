@@ -162,7 +162,7 @@ def test_chapter_pages_at_phone_width(browser, base_url, scheme):
 
 def test_diagrams_have_text_alternatives(context, base_url):
     page = context.new_page()
-    found = 0
+    found = measured = 0
     for path in pages():
         page.goto(base_url + path)
         page.wait_for_load_state("networkidle")
@@ -170,7 +170,17 @@ def test_diagrams_have_text_alternatives(context, base_url):
             found += 1
             label = fig.evaluate("e => e.closest('figure.course-diagram')?.getAttribute('aria-label') || ''")
             assert label.startswith("Diagram: ") and len(label) > 15, (path, label)
-    print(f"{found} diagrams, each with a text alternative")
+            # readable: the diagram gets the text column's width (a shrink-to-fit figure once
+            # left every diagram 300 px wide, with unreadable 6 px text)
+            width, column, shown = fig.evaluate(
+                "e => [e.getBoundingClientRect().width,"
+                " e.closest('.md-typeset').getBoundingClientRect().width,"
+                " e.getClientRects().length > 0]")
+            if shown:   # (a diagram inside a closed <details> has no box until opened)
+                measured += 1
+                assert width >= 0.9 * column, (path, width, column)
+    assert found >= 5 and measured >= 5
+    print(f"{found} diagrams, each with a text alternative, each as wide as the text")
 
 
 def test_progress_controls_work_from_the_keyboard(context, base_url):
