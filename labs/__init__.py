@@ -68,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "BreakerConfig": ".resilience.breaker",
     "BreakerMetrics": ".resilience.window",
     "CircuitBreaker": ".resilience.breaker",
+    "IllegalStateTransition": ".resilience.breaker",
     "Bulkhead": ".resilience.bulkhead",
     "BulkheadMetrics": ".resilience.bulkhead",
     "TokenBucket": ".resilience.ratelimit",
