@@ -63,10 +63,12 @@ _EXPORTS: dict[str, str] = {
     "quote": ".observe.quotes",
     "checkers": "=.observe.checkers",
     "viz": "=.observe.viz",
+    "queueing": "=.observe.queueing",   # ch12: Little's law, M/M/c, the USL
     # resilience: around a call
     "BreakerConfig": ".resilience.breaker",
     "BreakerMetrics": ".resilience.window",
     "CircuitBreaker": ".resilience.breaker",
+    "IllegalStateTransition": ".resilience.breaker",
     "Bulkhead": ".resilience.bulkhead",
     "BulkheadMetrics": ".resilience.bulkhead",
     "TokenBucket": ".resilience.ratelimit",
@@ -76,6 +78,9 @@ _EXPORTS: dict[str, str] = {
     "Backoff": ".resilience.backoff",
     "CoDelPolicy": ".resilience.shedding",
     "LoadShedder": ".resilience.shedding",
+    "FaultSchedule": ".resilience.gameday",     # ch13: game days
+    "FaultWindow": ".resilience.gameday",
+    "random_schedule": ".resilience.gameday",
     # messaging (ch03)
     "Broker": ".messaging.broker",
     "Record": ".messaging.broker",
@@ -138,6 +143,25 @@ _EXPORTS: dict[str, str] = {
     "MeshRetry": ".traffic.mesh_retry",
     "Proxy": ".traffic.proxy",
     # delivery (ch10, ch12, ch18)
+    "Autoscaling": ".delivery.autoscaler",
+    "HorizontalPodAutoscaler": ".delivery.autoscaler",
+    "ScalingPolicy": ".delivery.autoscaler",
+    "ScalingRules": ".delivery.autoscaler",
+    "resolve_fenceposts": ".delivery.fenceposts",
+    "Analysis": ".delivery.strategies",
+    "BlueGreen": ".delivery.strategies",
+    "Canary": ".delivery.strategies",
+    "Deployment": ".delivery.rollout",
+    "RollingUpdate": ".delivery.strategies",
+    "RolloutReport": ".delivery.strategies",
+    "AppVersion": ".delivery.migration",
+    "check_plan": ".delivery.migration",
+    "JvmMemory": ".delivery.jvm",
+    "default_max_heap": ".delivery.jvm",
+    "PodSpec": ".delivery.pods",
+    "Pods": ".delivery.pods",
+    "Probe": ".delivery.probes",
+    "ProbeState": ".delivery.probes",
     # security (ch11)
     "AccessAudit": ".security.audit",
     "looks_like_jwt": ".security.audit",

@@ -218,6 +218,21 @@ def _watch(sim: Simulation, breaker) -> None:
                         f"{from_state}->{to_state}", (("event", str(event_name)),))
 
     breaker.add_listener(listener)
+    breaker.add_listener(lambda *_: _arm(sim, breaker))
+
+
+def _arm(sim: Simulation, breaker) -> None:
+    """Schedule the breaker's next *time-driven* transition (automatic OPEN → HALF_OPEN,
+    the end of the HALF_OPEN maximum wait) so it is journaled when it is due, as
+    Resilience4j's scheduler fires it, not at the next call. A stale timer (the breaker
+    moved on meanwhile) finds nothing due and does nothing."""
+    due = getattr(breaker, "next_transition_time", lambda: None)()
+    if due is not None:
+        def fire(_timer, _due=due):
+            now = sim._env._now
+            breaker.advance(_due if 0 < _due - now < 1e-6 else now)  # float rounding of now+delay
+
+        sim._after(max(0.0, due - sim._env._now), fire)
 
 
 class _Call:

@@ -23,7 +23,12 @@ its index. The partition of a keyed record is ``zlib.crc32(key bytes) % partitio
 the same key always lands in the same partition, so records with one key keep their order.
 (Kafka's default partitioner uses murmur2, so real partition numbers differ; the property
 is the same. Python's ``hash()`` is randomized per process and would break replay.)
-Records without a key are spread round-robin.
+Records without a key use **sticky partitioning**, as Kafka's producer has since 2.4
+(KIP-480; adaptive since 3.3, KIP-794): it fills a batch for one partition, then moves to
+another. Here the producer sends *sticky_records* keyless records (default 16, standing
+for one ``batch.size`` of small records) to one partition, then switches to a different
+partition drawn from the stream ``broker:sticky:<broker name>:<topic>``. Keyless records
+therefore arrive in runs per partition, with no order between partitions.
 
 A *consumer group* shares a topic's partitions among its live members (range assignment
 over sorted partitions and members: deterministic). Each member handles its partitions one
@@ -41,13 +46,19 @@ A handler that returns a non-ok :class:`labs.Response` (or raises, with
 ``handler_errors="500"``) leaves the record uncommitted; the member retries it after
 *retry_backoff* ms. Until it succeeds, nothing behind it in that partition is handled, and
 since a member handles one record at a time its other partitions wait too (head-of-line
-blocking: the price of per-partition order).
+blocking: the price of per-partition order). One *poison* record (one that can never
+succeed) would stall its partition for ever, so ``subscribe(..., max_deliveries=N,
+dead_letter="topic")`` gives up on a record after *N* failed deliveries: it is appended to
+the *dead_letter* topic (same key, the value wrapped with the error) and the group moves
+past it, as Kafka Connect's ``errors.deadletterqueue.topic.name`` or Spring Kafka's
+``DeadLetterPublishingRecoverer`` do (the Kafka client itself has no dead-letter queue).
 
 Reading a run: :func:`deliveries`, :func:`duplicates` and :func:`lag_over_time` compute
 what a group handled, what it handled twice, and its lag over time from the journal.
 
 Journal kinds written here: ``produce`` (msg = offset, key = partition, note = record key),
 ``consume`` (a delivery to a handler; status = how many times this group has had it),
+``dead-letter`` (a record given up on; msg = offset, key = partition, status = deliveries),
 ``process`` (the handler finished; status 200 or its error), ``commit`` (msg = committed
 offset, the next one to read), ``state`` (rebalances), plus ``span.start``/``span.end``
 with kinds ``producer`` and ``consumer`` so a consumer's work joins the producer's trace.
@@ -114,12 +125,13 @@ class RecordMetadata:
 
 
 class _Topic:
-    __slots__ = ("name", "logs", "_rr")
+    __slots__ = ("name", "logs", "_sticky", "_left")
 
     def __init__(self, name: str, partitions: int) -> None:
         self.name = name
         self.logs: list[list[Record]] = [[] for _ in range(partitions)]
-        self._rr = 0
+        self._sticky = -1      # the partition keyless records go to now (-1: none yet)
+        self._left = 0         # keyless records left before switching
 
 
 class Broker:
@@ -127,13 +139,18 @@ class Broker:
 
     *latency* (ms, a number or a distribution; default ``Exponential(mean=1.0)``) is one
     trip between a client and the broker: a produce waits two (request and acknowledgement),
-    a fetch and a commit one each.
+    a fetch and a commit one each. *sticky_records*: keyless records sent to one partition
+    before the producer switches (sticky partitioning, see the module docstring).
     """
 
     def __init__(self, sim: Simulation, latency: Distribution | float | None = None,
-                 name: str = "broker") -> None:
+                 name: str = "broker", sticky_records: int = 16) -> None:
         self._sim = sim
         self.name = name
+        self.sticky_records = _check_int(
+            "sticky_records", sticky_records, low=1,
+            fix="Keyless records per partition before switching, e.g. 16 (1: a new partition "
+                "for every record).")
         self.latency = Exponential(mean=1.0) if latency is None else as_distribution(
             latency, "broker latency")
         self.topics: dict[str, _Topic] = {}
@@ -188,8 +205,7 @@ class Broker:
         """
         t = self._topic(topic)
         if key is None:
-            partition = t._rr % len(t.logs)
-            t._rr += 1
+            partition = self._sticky_partition(t)
         else:
             partition = partition_for(key, len(t.logs))
         sim = self._sim
@@ -200,6 +216,40 @@ class Broker:
         else:
             raise ConfigError(f"produce needs the handler's ctx (or a producer name), got {ctx!r}.")
         return sim._env.process(self._produce(source, trace, parent, t, partition, key, value))
+
+    def _sticky_partition(self, t: _Topic) -> int:
+        """Kafka's sticky partitioner, simplified: stay on one partition for
+        *sticky_records* keyless records, then switch to a different one."""
+        n = len(t.logs)
+        if t._left <= 0 or t._sticky < 0:
+            rng = self._sim.stream(f"broker:sticky:{self.name}:{t.name}")
+            choices = [p for p in range(n) if p != t._sticky] or [0]
+            t._sticky = rng.choice(choices)
+            t._left = self.sticky_records
+        t._left -= 1
+        return t._sticky
+
+    def _dead_letter(self, topic: str, rec: Record, member: str, reason: str,
+                     deliveries: int) -> None:
+        """Append *rec* (given up on by a group) to dead-letter topic *topic*, at once."""
+        sim = self._sim
+        t = self._topic(topic)
+        partition = rec.partition % len(t.logs)
+        log = t.logs[partition]
+        now = sim._env.now
+        dl = Record(t.name, partition, len(log), rec.key,
+                    {"value": rec.value, "error": reason, "topic": rec.topic,
+                     "partition": rec.partition, "offset": rec.offset}, now, member,
+                    rec.trace_id, rec.span_id)
+        log.append(dl)
+        sim.journal.add(now, "dead-letter", member, rec.topic, rec.trace_id, "", rec.span_id,
+                        rec.offset, rec.partition, deliveries, 0.0, reason,
+                        (("dead_letter", topic),))
+        waiters = self._waiters[t.name]
+        self._waiters[t.name] = []
+        for ev in waiters:
+            if not ev.triggered:
+                ev.succeed()
 
     def _produce(self, source, trace, parent, t: _Topic, partition, key, value):
         sim = self._sim
@@ -229,7 +279,8 @@ class Broker:
     def subscribe(self, topic: str, group: str, handler: Callable, consumers: int = 1,
                   commit_every: int = 1, delivery: str = "at-least-once",
                   retry_backoff: float = 50.0, rebalance_delay: float = 300.0,
-                  work: Distribution | float = 0.0) -> ConsumerGroup:
+                  work: Distribution | float = 0.0, max_deliveries: int | None = None,
+                  dead_letter: str | None = None) -> ConsumerGroup:
         """Start consumer group *group* on *topic* with *consumers* members.
 
         *handler(ctx, record)* handles one record (a generator function like a service
@@ -238,8 +289,20 @@ class Broker:
         (commit before). *retry_backoff*: ms before a failed record is tried again.
         *rebalance_delay*: ms before a crashed member's partitions move (session timeout).
         *work*: extra ms each member spends per record before the handler (deserialising).
+        *max_deliveries*: give up on a record after this many failed deliveries (None:
+        retry for ever, and one poison record stalls its partition); *dead_letter*: the
+        topic (created beforehand) that records given up on are appended to.
+        (Kafka's own ``session.timeout.ms`` default is 45 s; labs shorten it.)
         """
         self._topic(topic)
+        if max_deliveries is not None:
+            _check_int("max_deliveries", max_deliveries, low=1,
+                       fix="Pass e.g. 5, or None to retry a failing record for ever.")
+        if dead_letter is not None:
+            self._topic(dead_letter)
+            if max_deliveries is None:
+                raise ConfigError("dead_letter needs max_deliveries: after how many failed "
+                                  "deliveries should a record go to the dead-letter topic?")
         if not isinstance(group, str) or not group:
             raise ConfigError(f"group must be a non-empty str, got {group!r}.")
         if group in self.groups:
@@ -257,7 +320,7 @@ class Broker:
             _check_number("retry_backoff", retry_backoff, low=0.0, fix="Pass ms >= 0, e.g. 50."),
             _check_number("rebalance_delay", rebalance_delay, low=0.0,
                           fix="Pass ms >= 0 (Kafka's session timeout; e.g. 300)."),
-            as_distribution(work, "work"))
+            as_distribution(work, "work"), max_deliveries, dead_letter)
         self.groups[group] = g
         g._start()
         return g

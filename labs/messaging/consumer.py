@@ -42,7 +42,8 @@ class ConsumerGroup:
 
     def __init__(self, broker: Broker, topic: str, name: str, handler: Callable, consumers: int,
                  commit_every: int, delivery: str, retry_backoff: float,
-                 rebalance_delay: float, work: Distribution) -> None:
+                 rebalance_delay: float, work: Distribution, max_deliveries: int | None = None,
+                 dead_letter: str | None = None) -> None:
         self.broker = broker
         self.topic = topic
         self.name = name
@@ -52,6 +53,8 @@ class ConsumerGroup:
         self.retry_backoff = retry_backoff
         self.rebalance_delay = rebalance_delay
         self.work = work
+        self.max_deliveries = max_deliveries
+        self.dead_letter = dead_letter
         self.members = [_Member(i, f"{name}-{i}") for i in range(consumers)]
         self.committed = [0] * broker.partitions(topic)
         self.generation = 0
@@ -189,9 +192,18 @@ class ConsumerGroup:
             if self.delivery == "at-most-once":
                 continue                                           # already committed: done
             if not resp.ok:
-                if self.retry_backoff > 0:
-                    yield env.timeout(self.retry_backoff)
-                continue                                           # same offset again
+                if self.max_deliveries is None or n < self.max_deliveries:
+                    if self.retry_backoff > 0:
+                        yield env.timeout(self.retry_backoff)
+                    continue                                       # same offset again
+                # given up: park it in the dead-letter topic (if any) and move past it
+                if self.dead_letter is not None:
+                    broker._dead_letter(self.dead_letter, rec, m.name,
+                                        resp.reason or str(resp.status), n)
+                else:
+                    add(env.now, "dead-letter", m.name, self.topic, rec.trace_id, "",
+                        rec.span_id, off, p, n, 0.0, resp.reason or str(resp.status),
+                        (("dead_letter", ""),))
             if p not in m.assigned or gen != self.generation and m.positions.get(p) != off:
                 continue                                           # revoked meanwhile
             m.positions[p] = off + 1

@@ -2,16 +2,10 @@
 ``IntervalFunction``). The retry policy, budgets and throttling that use it are in
 :mod:`labs.resilience.retry`.
 
-Why all four: a retry turns one failure into more load on a dependency that is probably
-overloaded already. *Backoff* spreads retries out in time, *jitter* stops many clients
-from retrying in lock-step (Marc Brooker, "Exponential Backoff And Jitter", AWS
-Architecture Blog, 2015, and its simulator ``aws-samples/aws-arch-backoff-simulator``),
-a per-request *attempt limit* bounds amplification (Resilience4j ``RetryConfig``), and a
-per-client *retry budget* and *adaptive throttling* bound it across requests (Google SRE
-book, ch. 21 "Handling Overload" and ch. 22 "Addressing Cascading Failures").
-
-Everything here is a pure function of its arguments: times are virtual milliseconds passed
-in as *now*, and randomness comes from the *rng* argument (a ``random.Random``).
+*Backoff* spreads retries out in time and *jitter* stops many clients from retrying in
+lock-step (Marc Brooker, "Exponential Backoff And Jitter", AWS Architecture Blog, 2015, and
+its simulator ``aws-samples/aws-arch-backoff-simulator``). A delay is a pure function of
+the attempt, the previous delay and the *rng* argument (a ``random.Random``).
 
 Attempt numbering, used throughout: ``attempt`` is **1 for the first retry** (the second
 call), 2 for the second retry, and so on. The AWS formulas use ``n = attempt``, as the AWS
@@ -27,10 +21,7 @@ import math
 import random
 from dataclasses import dataclass
 
-try:  # The package's error hierarchy, once it lands; plain ValueError until then.
-    from ..kernel.errors import ConfigError as _ConfigError  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on the state of the package
-    _ConfigError = ValueError  # type: ignore[misc,assignment]
+from ..kernel.errors import ConfigError as _ConfigError
 
 __all__ = ["Backoff"]
 

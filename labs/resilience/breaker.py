@@ -46,10 +46,20 @@ Details taken from the Resilience4j source (not only from its docs):
   (``SlidingTimeWindowMetrics``); a bucket for second ``s`` covers ``[s·1000, s·1000+1000)``
   ms of virtual time and is evicted once ``s <= current_second - size``.
 
+* Manual transitions (:meth:`CircuitBreaker.transition_to`) follow Resilience4j's
+  ``StateTransition`` table: CLOSED → HALF_OPEN, METRICS_ONLY → OPEN and METRICS_ONLY →
+  HALF_OPEN do not exist there (``transitionToHalfOpenState()`` on a fresh breaker throws
+  ``IllegalStateTransitionException``), so they raise :class:`IllegalStateTransition` here.
+
 Not modelled: exception classification (``recordExceptions``/``ignoreExceptions``; the
 caller decides and calls :meth:`~CircuitBreaker.on_error`,
-:meth:`~CircuitBreaker.on_success` or :meth:`~CircuitBreaker.on_ignored`) and a
-wait *interval function* in the open state (the wait here is fixed).
+:meth:`~CircuitBreaker.on_success` or :meth:`~CircuitBreaker.on_ignored`); a wait
+*interval function* in the open state (the wait here is fixed); ``initialState`` (a
+breaker here always starts CLOSED: call :meth:`~CircuitBreaker.transition_to` at time 0
+instead); ``transitionToStateAfterWaitDuration`` (the end of
+*max_wait_duration_in_half_open_state* always goes to OPEN, Resilience4j's default); and
+the ``LOCK_FREE`` sliding-window synchronization strategy (one thread here, so the
+default ``SYNCHRONIZED`` and ``LOCK_FREE`` give the same numbers).
 """
 
 from __future__ import annotations
@@ -65,7 +75,7 @@ except ImportError:  # pragma: no cover - depends on the state of the package
 
 from .window import BreakerMetrics, _Metrics
 
-__all__ = ["BreakerConfig", "BreakerMetrics", "CircuitBreaker"]
+__all__ = ["BreakerConfig", "BreakerMetrics", "CircuitBreaker", "IllegalStateTransition"]
 
 CLOSED = "CLOSED"
 OPEN = "OPEN"
@@ -81,6 +91,15 @@ _WINDOW_TYPES = ("COUNT_BASED", "TIME_BASED")
 _FORCE_PUBLISH = frozenset({"STATE_TRANSITION", "RESET"})
 
 Listener = Callable[[float, str, str, str], None]
+
+# The pairs Resilience4j 2.4.0's ``CircuitBreaker.StateTransition`` enum does not have: a
+# manual transition between them throws ``IllegalStateTransitionException``.
+_REFUSED = frozenset({(CLOSED, HALF_OPEN), (METRICS_ONLY, OPEN), (METRICS_ONLY, HALF_OPEN)})
+
+
+class IllegalStateTransition(_ConfigError):  # type: ignore[misc,valid-type]
+    """A manual transition Resilience4j refuses (``IllegalStateTransitionException``),
+    e.g. ``transition_to("HALF_OPEN", now)`` on a CLOSED breaker."""
 
 
 def _config_error(name: str, value: object, accepted: str, fix: str) -> Exception:
@@ -260,12 +279,12 @@ class CircuitBreaker:
     def _tick(self, now: float) -> None:
         if not _is_number(now):
             raise _ConfigError(f"now={now!r} is not a number of virtual milliseconds.")
-        if now < self._now:
+        if now < self._now - 1e-6:  # (a timer's float rounding is not going backwards)
             raise _ConfigError(
                 f"now={now} is earlier than the last time seen ({self._now}): virtual time "
                 "must not go backwards. Pass the simulator's current time."
             )
-        self._now = now
+        self._now = max(self._now, now)
 
     @property
     def state(self) -> str:
@@ -396,14 +415,23 @@ class CircuitBreaker:
     def transition_to(self, state: str, now: float) -> None:
         """Force a state, like Resilience4j's ``transitionTo…State()`` methods.
 
-        Any of the six states is accepted. Re-entering the current state starts it afresh
-        (new window, new wait) without publishing a transition, as in Resilience4j.
+        Re-entering the current state starts it afresh (new window, new wait) without
+        publishing a transition, as in Resilience4j. The pairs Resilience4j has no
+        transition for (CLOSED → HALF_OPEN, METRICS_ONLY → OPEN or HALF_OPEN) raise
+        :class:`IllegalStateTransition`, as ``IllegalStateTransitionException`` does there.
         """
         if state not in _STATES:
             raise _ConfigError(
                 f"state={state!r} is not a breaker state: use one of {', '.join(_STATES)}."
             )
         self._tick(now)
+        self.advance(now)
+        if (self._state, state) in _REFUSED:
+            raise IllegalStateTransition(
+                f"{self.name}: Resilience4j has no transition {self._state} -> {state} "
+                "(IllegalStateTransitionException). From CLOSED go to OPEN first; from "
+                "METRICS_ONLY go to CLOSED first."
+            )
         self._transition(state, now)
 
     def reset(self, now: float) -> None:

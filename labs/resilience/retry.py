@@ -1,5 +1,5 @@
-"""Retries, done carefully: backoff with jitter, Resilience4j's retry policy, retry budgets
-and client-side adaptive throttling.
+"""Retries, done carefully: Resilience4j's retry policy, retry budgets and client-side
+adaptive throttling (the waits between attempts are :mod:`labs.resilience.backoff`).
 
 Why all four: a retry turns one failure into more load on a dependency that is probably
 overloaded already. *Backoff* spreads retries out in time, *jitter* stops many clients
@@ -12,12 +12,7 @@ book, ch. 21 "Handling Overload" and ch. 22 "Addressing Cascading Failures").
 Everything here is a pure function of its arguments: times are virtual milliseconds passed
 in as *now*, and randomness comes from the *rng* argument (a ``random.Random``).
 
-Attempt numbering, used throughout: ``attempt`` is **1 for the first retry** (the second
-call), 2 for the second retry, and so on. The AWS formulas use ``n = attempt``, as the AWS
-simulator does (its client increments ``attempt`` before calling ``backoff(attempt)``), so
-the first retry's ceiling is ``base·2``. Resilience4j's ``IntervalFunction`` is applied to
-the same ``attempt`` but uses ``initial·multiplier^(attempt−1)``, so its first retry waits
-``initial``.
+Attempt numbering is the one :mod:`labs.resilience.backoff` describes (1 = the first retry).
 """
 
 from __future__ import annotations
@@ -30,10 +25,7 @@ from typing import Any, Callable
 
 from .backoff import Backoff, _check_attempt, _is_num, _num
 
-try:  # The package's error hierarchy, once it lands; plain ValueError until then.
-    from ..kernel.errors import ConfigError as _ConfigError  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on the state of the package
-    _ConfigError = ValueError  # type: ignore[misc,assignment]
+from ..kernel.errors import ConfigError as _ConfigError
 
 __all__ = ["AdaptiveThrottle", "RetryBudget", "RetryPolicy"]
 

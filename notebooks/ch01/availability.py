@@ -135,9 +135,11 @@ def run_shop(services=5, *, per_hop=1.0, timeout_ms=None, outage=None, outage_at
     per_hop: availability of every service (a number), or one number per service (a list):
       the chance that a process, its host and the network in front of it answer.
     timeout_ms: timeout of every call between services (None: wait forever).
-    outage: None, "crash" (inventory's process dies: calls to it are refused at once) or
-      "unreachable" (inventory's machine vanishes: calls to it get no answer at all),
-      from outage_at for outage_ms (virtual ms).
+    outage: None, "crash" (a code fault: inventory's code crashes its process on every
+      replica, and calls to it are refused at once) or "unreachable" (a host fault:
+      inventory's machine vanishes and calls to it get no answer at all), from outage_at
+      for outage_ms (virtual ms). In the monolith a code fault takes every replica down
+      (they all run the same code), a host fault only one of its INSTANCES replicas.
     """
     seed = SEED if seed is None else seed
     rate = RATE if rate is None else rate
@@ -193,6 +195,11 @@ def run_shop(services=5, *, per_hop=1.0, timeout_ms=None, outage=None, outage_at
         window = (float(outage_at), float(outage_at + outage_ms))
         if outage == "crash":
             sim.faults.crash(victim, at=outage_at, restart_at=outage_at + outage_ms)
+        elif outage == "unreachable" and services == 1:
+            # One of the monolith's hosts is lost; the other replica keeps serving. (The
+            # simulator cannot silence one replica of a service, so the lost one refuses at
+            # once, as if the load balancer noticed at once: the kindest case for the monolith.)
+            sim.faults.crash(victim, at=outage_at, restart_at=outage_at + outage_ms, instance=0)
         elif outage == "unreachable":
             others = [n for n in names if n != victim] + ["client"]
             sim.faults.partition([victim], others, at=outage_at, until=outage_at + outage_ms)
@@ -226,7 +233,8 @@ for n in range(1, 6):
 one = run_shop(5, rate=2, duration_ms=2000, place_share=1.0)
 first = one.result.requests[0]
 print("messages for one order, monolith: 2 (customer -> shop -> customer)")
-print(f"messages for one order, 5 services: {2 + one.messages_per_order():.0f}")
+print("messages for one order, 5 services:",
+      labs.quote("messages_five_services", 2 + one.messages_per_order(), "{:.0f}"))
 print(f"this order took {first.latency:.2f} ms; "
       f"the monolith does the same work in {5 * WORK_MS:.2f} ms")
 labs.viz.sequence(one.result, trace_id=first.trace_id)
@@ -300,14 +308,17 @@ labs.viz.line({"measured": measured, "computed (product)": computed},
 #
 # At 3 s, inventory goes down for 2 s. Two ways that happens:
 #
-# - **crash**: inventory's process dies but its machine is up, so calls to it are refused
-#   at once ("connection refused"); the requests it was working on are lost;
-# - **unreachable**: the machine vanishes or the network splits; calls to it get no answer
-#   at all, and only a **timeout** ends the wait.
+# - **crash**, a *code* fault: a bug in inventory's code kills the process that runs it, on
+#   every replica (they all run the same code and get the same requests); the machines stay
+#   up, so calls are refused at once ("connection refused") and the requests in progress
+#   are lost;
+# - **unreachable**, a *host* fault: inventory's machine vanishes or the network around it
+#   splits; calls to it get no answer at all, and only a **timeout** ends the wait.
 #
-# In the monolith, inventory's code runs in the one process, so the outage takes the whole
-# shop down. In the split, only the service holding inventory is down. Compare the designs
-# on both kinds of request.
+# In the monolith, inventory's code runs in the shop's process. A code fault in it takes
+# the whole shop down, on both replicas. A host fault takes only the replica on that host:
+# the other one keeps serving. In the split, only the service holding inventory is down.
+# Compare the designs on both kinds of request.
 
 # %% tags=["knob"]
 # Knobs: the outage, the split design, and the timeout on every call between services
@@ -337,11 +348,11 @@ def outage_run(services, kind, timeout_ms=None):
 
 SPLIT = f"{SPLIT_SERVICES} services"
 crash_runs = {
-    "monolith": outage_run(1, "crash"),
+    "monolith (code fault)": outage_run(1, "crash"),
     f"{SPLIT}, no timeouts": outage_run(SPLIT_SERVICES, "crash"),
 }
 gone_runs = {
-    "monolith": outage_run(1, "unreachable"),
+    "monolith (one host of two)": outage_run(1, "unreachable"),
     f"{SPLIT}, no timeouts": outage_run(SPLIT_SERVICES, "unreachable"),
     f"{SPLIT}, {TIMEOUT_MS} ms timeouts": outage_run(SPLIT_SERVICES, "unreachable", TIMEOUT_MS),
 }
@@ -355,18 +366,23 @@ for label, run in gone_runs.items():
 # %% [markdown]
 # Read the table row by row:
 #
-# - **Monolith**: during the outage nothing works, neither orders nor status requests;
-#   afterwards everything does again. The failure is total but simple. When the machine is
-#   unreachable rather than crashed, customers also wait for their own timeout (the p99 of
-#   1000 ms) before they learn it.
+# - **Monolith, code fault**: during the outage nothing works, neither orders nor status
+#   requests; afterwards everything does again. The failure is total but simple.
+# - **Monolith, host fault**: one of the two replicas is gone, so about half of all
+#   requests fail until it is back (the load balancer here keeps sending it its share; with
+#   health checks it would stop within seconds). Orders and status suffer alike: nothing in
+#   a monolith isolates one part from another, but a lost host costs only its share.
 # - **Split, crash**: orders fail during the window (they need inventory), but status
 #   requests keep working: that is **fault isolation**, the main availability argument for
 #   the split. Refusals are fast, so latency barely moves.
 # - **Split, unreachable, no timeouts**: every call into inventory waits forever. Each
 #   waiting call holds a thread in every service upstream of it; within a fraction of a
 #   second orders has no free thread and a full queue, and it refuses *status* requests
-#   too. Worse, the lost calls never come back, so the threads stay stuck after inventory
-#   returns: a two-second outage of one service became a permanent outage of the shop.
+#   too. Worse, in the simulator a message lost in the outage is gone for good, so those
+#   threads stay stuck after inventory returns and the shop stays broken until the end of
+#   the run. On a real network TCP would retransmit once the path is back, and many stuck
+#   calls would finish seconds or minutes later; without a timeout, nothing bounds how long
+#   each of them holds its thread.
 # - **Split, unreachable, with timeouts**: calls into inventory give up after the
 #   timeout, threads come back, status requests never notice, and orders fail fast and
 #   recover when inventory does.

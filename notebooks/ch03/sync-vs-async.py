@@ -299,7 +299,10 @@ _checks.report()
 # Each order now produces three events in a row: `placed`, `paid`, `shipped`, on a topic
 # `order-events` with 4 partitions, read by a group `tracker` of 2 members. The record key
 # decides the partition. `key_for(order_id, event_type)` below chooses the key; `None`
-# means "no key" (round-robin over partitions).
+# means "no key": Kafka's producer then uses **sticky partitioning** (KIP-480, adaptive
+# since 3.3): it fills a batch for one partition and then moves to another, so keyless
+# records land in runs, and an order's three events can straddle a switch. (Before Kafka
+# 2.4 keyless records went round robin; neither keeps an order's events together.)
 
 # %%
 def run_tracker(key_for, seed=SEED, orders=200):
@@ -385,7 +388,8 @@ print("your key:", len(out_of_order(handled_k)), "orders out of order; partition
 #
 # At-least-once: a worker handles records, then commits. Here it commits every 10 records
 # (`commit_every=10`, like a batch of `poll` results), and worker 0 crashes at 3 s. The
-# partitions it held move to worker 1 after the 300 ms session timeout, starting from the
+# partitions it held move to worker 1 after a 300 ms session timeout (shortened for the lab:
+# Kafka's default `session.timeout.ms` is 45 s since 3.0), starting from the
 # last commit. Shipping counts how many parcels it booked for each order.
 
 # %%
@@ -412,10 +416,14 @@ print("orders never shipped:", len(dup_result.requests) - len(booked))
 # increment of `booked[order]`) **only the first time** it sees an order id, and answers
 # success for a repeat without booking again. `booked` plays the shipping database.
 #
-# Careful: two copies of the same order can be in progress at once (a redelivery can
-# overlap a slow first attempt). In the simulator, code between two `yield`s runs without
-# interruption, like one database transaction: check and record the order id in the same
-# step, *before* the `yield ctx.work(...)`.
+# Careful, twice. Shipping can **crash in the middle of a booking**: the work is lost, the
+# worker gets no answer, and the broker redelivers the record. So the order id must be
+# recorded *with* the effect, never before it: an id recorded before a booking that then
+# crashes makes every redelivery look like a repeat, and the parcel is never booked. And
+# two copies of the same order can be in progress at once (a redelivery can overlap a slow
+# first attempt). In the simulator, code between two `yield`s runs without interruption,
+# like one database transaction: after the `yield ctx.work(...)`, check the id, record it
+# and book the parcel in that one step.
 
 # %%
 def make_idempotent_shipping(booked):
@@ -424,10 +432,13 @@ def make_idempotent_shipping(booked):
     def shipping(ctx, req):
         order = req.body["order"]
         ### BEGIN SOLUTION
-        if order in seen:
+        if order in seen:                  # a repeat of a booking that committed: skip the work
+            return {"booked": order, "repeat": True}
+        yield ctx.work(labs.Exponential(mean=SHIP_MS))   # a crash here loses only the work
+        # one local transaction: check the id, record it and book, with no yield in between
+        if order in seen:                  # an overlapping copy committed while we worked
             return {"booked": order, "repeat": True}
         seen.add(order)
-        yield ctx.work(labs.Exponential(mean=SHIP_MS))
         booked[order] = booked.get(order, 0) + 1
         return {"booked": order}
         ### END SOLUTION
@@ -452,7 +463,7 @@ print("orders shipped:", len(booked_idem), "of", len(idem_result.requests))
  .equal("every order is shipped", lambda: len(booked_idem) or None,
         len(idem_result.requests), hint="book the parcel the first time an order arrives")
  .equal("no order gets two parcels", lambda: max(booked_idem.values()) if booked_idem else None,
-        1, hint="record the order id before the yield, and return early for a repeat")
+        1, hint="after the yield, check the id, record it and book in one step")
  .report())
 
 # %% tags=["hidden-check"] exercise="ch03-idempotent"
@@ -462,7 +473,23 @@ _hres, _ = run("async", seed=11, commit_every=20, worker_crash=(1, 2_500, 3_500)
 _hb2 = {}
 _hres2, _ = run("async", seed=5, slow=(2_000, 4_000, 600.0),
                 shipping=make_idempotent_shipping(_hb2))
+# The chapter's failure, injected: shipping crashes three times for 0.6 s, each time in
+# the middle of bookings (the work in flight is lost, the broker redelivers).
+def _shipped_once_despite_crash(seed):
+    b = {}
+    sim, _ = build("async", seed=seed, shipping=make_idempotent_shipping(b))
+    for at in (1_500, 3_500, 5_500):
+        sim.faults.crash("shipping", at=at, restart_at=at + 600)
+    res = sim.run()
+    return (len(b), max(b.values())) if b else None, (len(res.requests), 1)
+
+
 (labs.Checks("ch03-idempotent", hidden=True)
+ .equal("shipping crashes mid-booking (seed 5): every order shipped, once",
+        lambda: _shipped_once_despite_crash(5)[0], _shipped_once_despite_crash(5)[1],
+        hint="record the id in the same step as the booking, after the work, not before it")
+ .equal("shipping crashes mid-booking (seed 7): every order shipped, once",
+        lambda: _shipped_once_despite_crash(7)[0], _shipped_once_despite_crash(7)[1])
  .equal("seed 11: every order shipped once", lambda: (len(_hb), max(_hb.values())) if _hb else None,
         (len(_hres.requests), 1))
  .equal("slow shipping, timeouts and retries: still once",
@@ -481,6 +508,12 @@ _hres2, _ = run("async", seed=5, slow=(2_000, 4_000, 600.0),
 # second can one consumer handle? How many consumers does 300 a second need, with room for
 # randomness? How many partitions do that many consumers need? Then run it. Do not
 # over-provision: at most 12 consumers.
+#
+# This is a classic consumer group, where a partition has one owner and the partition
+# count caps the group's parallelism. Since Kafka 4.2, **share groups** (Queues for
+# Kafka, KIP-932) lift that cap for work that needs no order: members of a share group
+# read the same partitions cooperatively and acknowledge each record. A ledger that must
+# apply one account's payments in order still needs a consumer group and enough partitions.
 
 # %%
 def run_sized(partitions, consumers, seed=SEED, rate=300, duration=3_000):
@@ -560,9 +593,54 @@ def sized_run(seed=SEED):
  .report())
 
 # %% [markdown]
+# ## 7. A poison record
+#
+# One record that can never be handled (a value shipping cannot parse) fails on every
+# delivery. Retried in place, it blocks every record behind it in its partition for ever,
+# and the member's other partitions with it. `max_deliveries=5, dead_letter="…"` gives up on
+# a record after five failed deliveries, parks it in a dead-letter topic for a person to
+# look at, and moves on. (The Kafka client has no dead-letter queue: Kafka Connect's
+# `errors.deadletterqueue.topic.name` and Spring Kafka's `DeadLetterPublishingRecoverer` are
+# the same idea, and in Clojure it is a `produce` in the consumer loop.)
+
+# %%
+def run_poison(max_deliveries=None, seed=SEED, poison_order=40):
+    sim = labs.Simulation(seed=seed)
+    broker = labs.Broker(sim, latency=1.0)
+    broker.topic("order-placed", partitions=PARTITIONS)
+    broker.topic("order-placed.dlq", partitions=1)
+    handled = []
+
+    def orders(ctx, req):
+        yield broker.produce(ctx, "order-placed", key=str(req.body["id"]), value=req.body)
+        return {"status": "placed"}
+
+    def shipping_worker(ctx, record):
+        yield ctx.work(labs.Exponential(mean=2.0))
+        if record.value["id"] == poison_order:
+            return labs.Response.error(500, "cannot parse the address")
+        handled.append(record.value["id"])
+        return {"booked": record.value["id"]}
+
+    sim.service("orders", orders, concurrency=16)
+    kw = {} if max_deliveries is None else {"max_deliveries": max_deliveries,
+                                            "dead_letter": "order-placed.dlq"}
+    broker.subscribe("order-placed", "shipping-worker", shipping_worker, consumers=WORKERS,
+                     retry_backoff=100.0, **kw)
+    sim.load("orders", rate=RATE, duration=2_000, body=lambda rng, i: {"id": i})
+    result = sim.run(until=10_000)
+    return {"orders": len(result.requests), "shipped": len(handled),
+            "dead letters": len(broker.log("order-placed.dlq", 0)),
+            "lag at the end": broker.lag("shipping-worker")}
+
+
+table([("retry for ever", run_poison()), ("dead letter after 5", run_poison(5))])
+
+# %% [markdown]
 # ## What to try next
 #
-# * Set `WORKERS = 6` with `PARTITIONS = 4` and rerun section 3: two workers stay idle.
+# * Set `WORKERS = 6` with `PARTITIONS = 4` and rerun section 3: two workers stay idle (in
+#   a consumer group; a Kafka 4.2 share group would use all six, without per-key order).
 # * Make `SLOW` longer and the lag chart shows the backlog the topic holds for you; ask
 #   what retention period the topic would need for a weekend outage.
 # * In section 6, set `commit_every=1`: fewer duplicates, more commit round trips. There is

@@ -29,7 +29,7 @@
 # %%
 import labs
 from labs import (Backoff, BreakerConfig, Checks, CircuitBreaker, Exponential, Response,
-                  RetryBudget, RetryPolicy, Simulation, Uniform)
+                  RetryBudget, RetryPolicy, Simulation, Uniform, percentile)
 
 # %% [markdown]
 # ## The knobs of the world
@@ -124,7 +124,7 @@ def measure(result):
     normal = [r for r in reqs if not _within(r.start, OUTAGE)]
     in_outage = [r for r in reqs if _within(r.start, OUTAGE)]
     flaky = [r for r in reqs if _within(r.start, [PHASES["flaky"]])]
-    latencies = sorted(r.latency if r.latency is not None else float(CLIENT_TIMEOUT) for r in reqs)
+    latencies = [r.latency if r.latency is not None else float(CLIENT_TIMEOUT) for r in reqs]
     attempts = sum(1 for row in result.rows
                    if row[2] == "send" and row[3] == "orders" and row[4] == "payments"
                    and row[12] == "request" and _within(row[0], OUTAGE))
@@ -132,7 +132,7 @@ def measure(result):
         "ok %": round(100 * sum(r.ok for r in reqs) / len(reqs), 2),
         "errors outside outage %": round(100 * sum(not r.ok for r in normal) / len(normal), 2),
         "errors in flaky phase %": round(100 * sum(not r.ok for r in flaky) / len(flaky), 2),
-        "p99 ms": round(latencies[int(0.99 * (len(latencies) - 1))], 1),
+        "p99 ms": round(percentile(latencies, 99), 1),   # nearest rank, as everywhere
         "payments attempts per order in outage": round(attempts / len(in_outage), 3),
     }
 
@@ -174,7 +174,7 @@ quiet, _ = run_shop({"timeout": 250}, flaky_rate=0.0)
 quiet_orders = [r for r in quiet.requests if r.start < PHASES["slow"][0]]
 print(f"orders before the slow phase: {len(quiet_orders)}, "
       f"placed: {sum(r.ok for r in quiet_orders)}, "
-      f"p99: {sorted(r.latency for r in quiet_orders)[int(0.99 * (len(quiet_orders) - 1))]:.1f} ms")
+      f"p99: {percentile([r.latency for r in quiet_orders], 99):.1f} ms")
 labs.viz.sequence(quiet, limit=12)
 
 # %% [markdown]
@@ -290,6 +290,68 @@ refused = next(row for row in tuned.rows if row[2] == "reject" and row[12] == "c
 labs.viz.sequence(tuned, trace_id=refused[5])
 
 # %% [markdown]
+# ## Two rules the afternoon does not show
+#
+# **HALF_OPEN decides by the thresholds, not by "all trials succeeded".** After the wait,
+# the breaker lets `permitted_number_of_calls_in_half_open_state` trial calls through, and
+# as soon as `min(minimum_number_of_calls, permitted)` of them have finished it applies the
+# same thresholds as in CLOSED. With ten trials, a minimum of 10 and a 50 % threshold, four
+# failed trials close it again and five reopen it. With a minimum of 4 it decides after the
+# first four trials, so two early failures (50 %) reopen it whatever the other six would
+# have said.
+
+# %%
+def half_open_verdict(failed_trials, permitted=10, minimum=10, threshold=50):
+    """Open a breaker, wait, feed `permitted` trial calls (the first `failed_trials` fail)."""
+    cb = CircuitBreaker("trial", BreakerConfig(sliding_window_size=10, minimum_number_of_calls=minimum,
+                                               failure_rate_threshold=threshold,
+                                               wait_duration_in_open_state=1_000,
+                                               permitted_number_of_calls_in_half_open_state=permitted))
+    t = 0.0
+    while cb.state == "CLOSED":          # open it
+        t += 1
+        cb.acquire(t)
+        cb.on_error(t, 1.0)
+    t += 1_001                            # the wait is over
+    for i in range(permitted):
+        if not cb.acquire(t):
+            break
+        (cb.on_error if i < failed_trials else cb.on_success)(t, 1.0)
+        t += 1
+    return cb.state
+
+
+print("minimum 10:", {failed: half_open_verdict(failed) for failed in range(0, 11)})
+print("minimum 4: ", {failed: half_open_verdict(failed, minimum=4) for failed in range(0, 11)})
+
+# %% [markdown]
+# **A TIME_BASED window never caps its minimum.** COUNT_BASED uses
+# `min(minimum_number_of_calls, sliding_window_size)`; TIME_BASED uses
+# `minimum_number_of_calls` as it is, whatever the window holds. With the default minimum of
+# 100 and a 10-second window, a dependency called a few times a second is *never* judged:
+# below the minimum the failure rate is -1, however many calls fail. Here payments is
+# dead from t = 10 s and orders calls it at three rates:
+
+# %%
+def trickle(rate, minimum=100, window_s=10, seconds=60):
+    """Calls at `rate` per second to a payments that is dead from 10 s; when does a
+    TIME_BASED breaker open (s), or None?"""
+    cb = CircuitBreaker("trickle", BreakerConfig(sliding_window_type="TIME_BASED",
+                                                 sliding_window_size=window_s,
+                                                 minimum_number_of_calls=minimum))
+    t, step = 0.0, 1_000.0 / rate
+    while t < seconds * 1_000:
+        if cb.acquire(t):
+            (cb.on_error if t >= 10_000 else cb.on_success)(t, 5.0)
+        if cb.state == "OPEN":
+            return round(t / 1_000, 1)
+        t += step
+    return None
+
+
+print({f"{rate}/s": trickle(rate) for rate in (2, 9, 20)})
+
+# %% [markdown]
 # ## Your turn: turn the knobs
 #
 # Edit the protection below and rerun the cell. Some things to try:
@@ -390,8 +452,133 @@ _wrong = lambda: [c for c in _cases if failed_calls_until_open(*c) != _reference
              "not whole numbers.")
  .report())
 
+# %% [markdown] exercise={"id": "ch06-what-fails", "title": "What counts as a failure", "outcome": "Decide which outcomes a breaker records as failures (5xx, timeouts, refused connections), which it ignores (400, 402, its own rejections) and which are successes", "points": 2, "minutes": 10}
+# ## Exercise 2: what counts as a failure?
+#
+# A breaker measures what you tell it. Resilience4j records an exception as a failure
+# unless `ignoreExceptions` names it; a returned value is a success unless a
+# `recordResult` predicate says otherwise. Here you decide it in one function:
+# `classify(status, reason)` gets an attempt's outcome (`status` 200, 400, 402, 500, 503,
+# 504… and the `reason`, as in the table of `labs.Response`) and returns:
+#
+# * `"failure"` when the outcome says **payments is unhealthy**: a 5xx, a timeout, a
+#   refused connection;
+# * `"ignore"` when it says nothing about payments' health: a malformed request (400), a
+#   declined card (402), and the breaker's own rejection (`"circuit open"`: nothing was
+#   sent);
+# * `"success"` otherwise.
+#
+# `orders_with(classify)` runs a shop where orders drives a `CircuitBreaker` with your
+# function: between 5 and 15 s a buggy mobile release sends malformed orders (400) and a
+# card-testing bot gets its cards declined (402); from 20 s to 27 s payments is dead.
+
+# %%
+def classify(status, reason):
+    ### BEGIN SOLUTION
+    if reason == "circuit open":
+        return "ignore"
+    if status >= 500 or status == 0:
+        return "failure"
+    if 400 <= status < 500:
+        return "ignore"
+    return "success"
+    ### END SOLUTION
+    ### STUB return None
+
+
+def orders_with(classify, seed=7, rate=40, end=35_000):
+    """Run the shop with a breaker that records what `classify` says; return
+    (result, breaker). Orders answers 503 while the breaker is open."""
+    sim = Simulation(seed=seed)
+    cb = CircuitBreaker("payments", BreakerConfig(sliding_window_size=20,
+                                                  minimum_number_of_calls=10,
+                                                  wait_duration_in_open_state=2_000,
+                                                  permitted_number_of_calls_in_half_open_state=3))
+    opened = []
+    cb.add_listener(lambda now, _e, frm, to: to == "OPEN" and opened.append(now))
+
+    def orders(ctx, req):
+        if not cb.acquire(ctx.now):
+            kind = classify(503, "circuit open")
+            if kind != "ignore":
+                raise ValueError(f"classify(503, 'circuit open') returned {kind!r}: a rejected "
+                                 "call never reached payments, so it must be 'ignore'")
+            return Response.error(503, "circuit open")
+        t0 = ctx.now
+        reply = yield ctx.call("payments", req.body, timeout=250)
+        kind = classify(reply.status, reply.reason)
+        if kind == "failure":
+            cb.on_error(ctx.now, ctx.now - t0)
+        elif kind == "success":
+            cb.on_success(ctx.now, ctx.now - t0)
+        elif kind == "ignore":
+            cb.on_ignored(ctx.now)
+        else:
+            raise ValueError(f"classify returned {kind!r}: use 'failure', 'ignore' or 'success'")
+        return reply if not reply.ok else {"status": "placed"}
+
+    def payments(ctx, req):
+        yield ctx.work(Exponential(mean=15.0))
+        i = req.body["id"]
+        if 5_000 <= ctx.now < 15_000 and i % 5 < 3:
+            return Response.error(400, "malformed order")      # the buggy release
+        if 5_000 <= ctx.now < 15_000 and i % 5 == 3:
+            return Response.error(402, "card declined")        # the card-testing bot
+        return {"authorized": True}
+
+    sim.service("orders", orders, concurrency=16, queue=32)
+    sim.service("payments", payments, concurrency=10, queue=40)
+    sim.faults.crash("payments", at=20_000, restart_at=27_000)
+    sim.load("orders", rate=rate, duration=end, timeout=CLIENT_TIMEOUT)
+    return sim.run(until=end + 2_000), opened
+
+
+def breaker_verdict(classify, seed=7):
+    """What the breaker did: did it open in the bad-input phase, and how soon after
+    payments died (ms, or None)?"""
+    _, opened = orders_with(classify, seed=seed)
+    return {"opened on bad input": any(5_000 <= t < 15_000 for t in opened),
+            "ms from crash to open": next((round(t - 20_000) for t in opened
+                                           if 20_000 <= t < 27_000), None)}
+
+
+if classify(200, "") is not None:      # once you have written classify
+    print(breaker_verdict(classify))
+
+# %% tags=["check"] exercise="ch06-what-fails"
+(Checks("ch06-what-fails")
+ .equal("a 503 from payments", lambda: classify(503, "queue full"), "failure")
+ .equal("a timeout", lambda: classify(504, "timeout"), "failure",
+        hint="A timeout is the breaker's only way to see a hung dependency.")
+ .equal("a declined card", lambda: classify(402, "card declined"), "ignore",
+        hint="A declined card is an answer about this payment, not about payments' health.")
+ .equal("the breaker's own rejection", lambda: classify(503, "circuit open"), "ignore",
+        hint="Nothing was sent: recording it would keep the breaker open on its own rejections.")
+ .equal("a success", lambda: classify(200, ""), "success")
+ .report())
+
+# %% tags=["hidden-check"] exercise="ch06-what-fails"
+# The chapter's failures, injected: a burst of bad input and declined cards (which must not
+# open the breaker), then payments crashing (which must open it within a second).
+def _verdicts_ok(seed):
+    v = breaker_verdict(classify, seed=seed)
+    return (not v["opened on bad input"]
+            and v["ms from crash to open"] is not None and v["ms from crash to open"] <= 1_000)
+
+
+(Checks("ch06-what-fails", hidden=True)
+ .true("a 400/402 burst does not open the breaker, a crash opens it within 1 s (seed 7)",
+       lambda: _verdicts_ok(7),
+       because="a breaker that counts bad input rejects every good order for its wait; one "
+               "that misses timeouts or refused connections keeps calling a dead payments",
+       hint="Ignore 4xx answers; record 5xx, timeouts and refused connections.")
+ .true("the same on seeds 11 and 12", lambda: _verdicts_ok(11) and _verdicts_ok(12))
+ .equal("a refused connection", lambda: classify(503, "connection refused"), "failure")
+ .equal("a malformed request", lambda: classify(400, "malformed order"), "ignore")
+ .report())
+
 # %% [markdown] exercise={"id": "ch06-retry-budget", "title": "Retries that do not become a storm", "outcome": "Bound retry amplification with attempts, jittered backoff and a retry budget while still hiding transient failures", "points": 3, "minutes": 15}
-# ## Exercise 2: retries that do not become a storm
+# ## Exercise 3: retries that do not become a storm
 #
 # No breaker in this exercise: only a timeout of 250 ms and your retries. The checks run
 # the standard world (seed 7 and the knobs' first values), whatever the knobs say now. Choose
@@ -448,7 +635,7 @@ def retry_objectives(retry, budget, seed=7):
  .report())
 
 # %% [markdown] exercise={"id": "ch06-diagnose", "title": "Say why a configuration fails", "outcome": "Classify a failing resilience configuration by the objective it misses: error budget, latency or overload", "points": 2, "minutes": 10}
-# ## Exercise 3: say *why* it fails
+# ## Exercise 4: say *why* it fails
 #
 # A configuration can fail in three different ways, and each points to a different knob:
 #
@@ -484,7 +671,8 @@ def _numbers(errors, p99, load):
             "p99 ms": p99, "payments attempts per order in outage": load}
 
 
-# the five protections above, on seed 7
+# Numbers shaped like the protections' rows above (made up, so they do not change when the
+# simulator does); the hidden check also diagnoses a real run.
 (Checks("ch06-diagnose")
  .equal("no protection", lambda: diagnose(_numbers(2.96, 3000.0, 0.544)),
         ["error budget", "latency", "overload"],
@@ -508,7 +696,7 @@ def _numbers(errors, p99, load):
  .report())
 
 # %% [markdown] exercise={"id": "ch06-tune", "title": "A configuration that meets all three objectives", "outcome": "Choose timeout, breaker, retry and budget settings that meet an error budget, a p99 target and a load limit across seeds", "points": 3, "minutes": 20}
-# ## Exercise 4: meet all three objectives on a busier, flakier day
+# ## Exercise 5: meet all three objectives on a busier, flakier day
 #
 # Same afternoon, but it is a sale: **80 orders a second**, and in the flaky phase
 # **15 %** of payments calls fail. Choose the whole protection, `MY_TUNED`, so that:

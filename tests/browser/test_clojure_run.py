@@ -46,9 +46,10 @@ def test_run_shows_values_output_and_errors_and_survives_instant_navigation(
     page = clj_page
     page.goto(f"{clj_site_url}/{GUIDE}")
     runs = page.locator("button.clj-run-button")
-    # three pure blocks get a button; the JVM-only, `requires` and EDN blocks do not
+    # three pure blocks get a button; the JVM-only, the two `requires` (one run on Debian's
+    # jars) and the EDN blocks do not
     assert runs.count() == 3
-    assert page.locator("div.clj-static").count() == 3
+    assert page.locator("div.clj-static").count() == 4
     assert not any("scittle" in u for u in page.requests), "Scittle loaded before any Run"
     added = sum((ROOT / "docs/assets" / f).stat().st_size
                 for f in ("javascripts/clojure-run.js", "stylesheets/clojure-run.css"))

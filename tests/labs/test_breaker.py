@@ -334,3 +334,63 @@ def test_half_open_never_permits_more_than_n(n, steps):
                     released += 1
         if cb.state == "HALF_OPEN":
             assert granted_this_episode - released <= n
+
+
+@pytest.mark.parametrize("frm,to", [("CLOSED", "HALF_OPEN"), ("METRICS_ONLY", "OPEN"),
+                                    ("METRICS_ONLY", "HALF_OPEN")])
+def test_refuses_the_transitions_resilience4j_refuses(frm, to):
+    """Resilience4j's StateTransition table has no CLOSED -> HALF_OPEN and no METRICS_ONLY ->
+    OPEN/HALF_OPEN: transitionToHalfOpenState() on a fresh breaker throws
+    IllegalStateTransitionException, and so does the simulator."""
+    from labs.resilience.breaker import IllegalStateTransition
+    cb = CircuitBreaker("b", small())
+    if frm != "CLOSED":
+        cb.transition_to(frm, 0)
+    with pytest.raises(IllegalStateTransition, match=f"{frm} -> {to}"):
+        cb.transition_to(to, 1)
+    assert cb.state == frm
+
+
+def test_allowed_manual_transitions():
+    """Every other pair exists in Resilience4j and is accepted."""
+    states = CircuitBreaker.STATES
+    refused = {("CLOSED", "HALF_OPEN"), ("METRICS_ONLY", "OPEN"), ("METRICS_ONLY", "HALF_OPEN")}
+    for frm in states:
+        for to in states:
+            if (frm, to) in refused:
+                continue
+            cb = CircuitBreaker("b", small())
+            if frm == "HALF_OPEN":
+                cb.transition_to("OPEN", 0)
+            if frm != "CLOSED":
+                cb.transition_to(frm, 0)
+            cb.transition_to(to, 1)
+            assert cb.state == to
+
+
+def test_time_based_minimum_is_not_capped():
+    """TIME_BASED: the minimum is minimumNumberOfCalls unchanged (not min(minimum, size)),
+    so a trickle of failures below the minimum per window never opens the breaker."""
+    cb = CircuitBreaker("b", BreakerConfig(sliding_window_type="TIME_BASED",
+                                           sliding_window_size=10, minimum_number_of_calls=20))
+    t = 0.0
+    for _ in range(200):          # one failing call a second, for 200 s
+        assert cb.acquire(t)
+        cb.on_error(t, 1.0)
+        t += 1000.0
+    assert cb.state == "CLOSED" and cb.metrics(t).failure_rate == -1.0
+
+
+def test_half_open_decides_after_min_of_minimum_and_permitted():
+    """HALF_OPEN decides after min(minimum_number_of_calls, permitted) outcomes, by the
+    thresholds: with 4 permits and a minimum of 4, 1 failure in 4 (25 %) closes it."""
+    cb = CircuitBreaker("b", small(permitted_number_of_calls_in_half_open_state=4))
+    opened = open_breaker(cb)
+    t = feed(cb, "sse", t0=opened + 1001)
+    assert cb.state == "HALF_OPEN"
+    feed(cb, "s", t0=t)
+    assert cb.state == "CLOSED"
+    cb2 = CircuitBreaker("b", small(permitted_number_of_calls_in_half_open_state=4))
+    opened = open_breaker(cb2)
+    feed(cb2, "sees", t0=opened + 1001)   # 2 of 4 failed: 50 % >= 50 %
+    assert cb2.state == "OPEN"

@@ -276,3 +276,71 @@ def test_lag_grows_while_the_group_is_down_and_drains_after():
     lag = dict(lag_over_time(result, "t", "g", bucket=100.0))
     assert lag[200.0] <= 3 and lag[600.0] >= 30
     assert lag_over_time(result, "t", "g", bucket=100.0)[-1][1] == 0.0
+
+
+def _keyless(seed=1, sticky=4, n=40, partitions=3):
+    sim = labs.Simulation(seed=seed)
+    broker = Broker(sim, latency=1.0, sticky_records=sticky)
+    broker.topic("t", partitions=partitions)
+    parts = []
+
+    def producer(ctx, req):
+        meta = yield broker.produce(ctx, "t", value=req.body["id"])
+        parts.append(meta.partition)
+        return {}
+
+    sim.service("producer", producer, concurrency=1, queue=1000)
+    sim.load("producer", rate=100.0, duration=n * 10.0, arrivals="uniform")
+    sim.run()
+    return parts
+
+
+def test_keyless_records_are_sticky_not_round_robin():
+    """Kafka's sticky partitioner (KIP-480/794): runs of sticky_records to one partition,
+    then a switch to a different partition; deterministic for a seed."""
+    parts = _keyless()
+    runs = [parts[i:i + 4] for i in range(0, len(parts), 4)]
+    assert all(len(set(r)) == 1 for r in runs)
+    assert all(a[0] != b[0] for a, b in zip(runs, runs[1:]))
+    assert parts == _keyless()
+    with pytest.raises(labs.ConfigError, match="sticky_records"):
+        Broker(labs.Simulation(seed=1), sticky_records=0)
+
+
+def test_poison_record_goes_to_the_dead_letter_topic_and_the_partition_moves_on():
+    """Without max_deliveries a poison record stalls its partition for ever; with it, the
+    record is parked in the dead-letter topic after N deliveries and the rest is handled."""
+    for limit in (None, 3):
+        sim = labs.Simulation(seed=2)
+        broker = Broker(sim, latency=1.0)
+        broker.topic("t", partitions=1)
+        broker.topic("t.dlq", partitions=1)
+        handled = []
+
+        def producer(ctx, req):
+            yield broker.produce(ctx, "t", key="k", value=req.body["id"])
+            return {}
+
+        def handler(ctx, rec):
+            yield ctx.work(1.0)
+            if rec.value == 3:
+                return labs.Response.error(500, "cannot parse")
+            handled.append(rec.value)
+            return {}
+
+        sim.service("producer", producer, concurrency=1, queue=100)
+        sim.load("producer", rate=100.0, duration=100.0, arrivals="uniform")
+        kw = {} if limit is None else {"max_deliveries": limit, "dead_letter": "t.dlq"}
+        broker.subscribe("t", "g", handler, retry_backoff=10.0, **kw)
+        result = sim.run(until=2_000)
+        if limit is None:
+            assert handled == [0, 1, 2]
+            assert broker.log("t.dlq", 0) == []
+        else:
+            assert handled == [i for i in range(broker.end_offsets("t")[0]) if i != 3]
+            dl = broker.log("t.dlq", 0)
+            assert [r.value["value"] for r in dl] == [3] and dl[0].value["error"] == "cannot parse"
+            rows = [r for r in result.rows if r[2] == "dead-letter"]
+            assert len(rows) == 1 and rows[0][10] == limit
+    with pytest.raises(labs.ConfigError, match="max_deliveries"):
+        broker.subscribe("t", "g2", handler, dead_letter="t.dlq")

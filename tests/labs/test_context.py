@@ -172,3 +172,29 @@ def test_count_and_observe_reach_metrics(sim):
     n = len(res.requests)
     assert res.metrics.counter("back", "charged") == 2 * n
     assert res.metrics.histogram("back", "size").values == (10.0,) * n
+
+
+def test_automatic_transition_is_journaled_when_due():
+    """With automatic OPEN -> HALF_OPEN, the journal shows the transition at the end of
+    the wait, not at the next call (Resilience4j's scheduler fires it on time)."""
+    sim = labs.Simulation(seed=3)
+    cb = labs.CircuitBreaker("back", labs.BreakerConfig(
+        minimum_number_of_calls=2, sliding_window_size=2, wait_duration_in_open_state=1_000,
+        automatic_transition_from_open_to_half_open_enabled=True))
+
+    def front(ctx, req):
+        reply = yield ctx.call("back", {}, breaker=cb)
+        return {"ok": reply.ok}
+
+    def back(ctx, req):
+        yield ctx.work(1.0)
+        return labs.Response.error(500, "down")
+
+    sim.service("front", front)
+    sim.service("back", back)
+    sim.load("front", rate=20, duration=200)     # traffic stops at 200 ms
+    result = sim.run(until=5_000)
+    states = [(row[0], row[12]) for row in result.rows if row[2] == "state"]
+    opened = next(t for t, s in states if s == "CLOSED->OPEN")
+    half = next(t for t, s in states if s == "OPEN->HALF_OPEN")
+    assert half == pytest.approx(opened + 1_000)

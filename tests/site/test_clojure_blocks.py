@@ -330,10 +330,55 @@ def test_every_block_in_the_docs_passes_on_both_hosts(capsys):
         print("\n" + report.summary())
     assert report.blocks, "no ```clojure block found in docs/ (the writers' guide has some)"
     counted = {b.where for h in cb.HOSTS for b in report.evaluated[h]} | {
-        b.where for b in report.read_only}
+        b.where for b in report.read_only} | {b.where for b in report.library}
     assert counted == {b.where for b in all_blocks}, "a block was neither evaluated nor read"
     for h in cb.HOSTS:
         for b in all_blocks:
             if b.kind == "pure":
                 assert (b in report.evaluated[h]) != any(b is e for e, _ in report.exempt[h])
     assert report.failures == [], report.summary()
+
+
+# --------------------------------------------------------------------------- Debian libraries
+
+
+def test_a_debian_line_makes_a_requires_block_run_on_the_jvm():
+    b = one("""
+        ```clojure
+        ;; requires: org.clojure/data.json 2.5.1
+        ;; debian: libdata-json-clojure
+        (require '[clojure.data.json :as json])
+        (json/write-str [1]) ;; => "[1]"
+        ```
+        """)
+    assert b.kind == "library" and b.hosts == ("jvm",) and not b.runnable
+    assert b.debian == ("libdata-json-clojure",) and b.steps[1].expect.value == '"[1]"'
+    assert "with Debian&#x27;s libdata-json-clojure" in cb.mark_runnable(
+        "```clojure\n;; requires: x 1\n;; debian: libdata-json-clojure\n(+ 1 2)\n```\n", "docs/x.md")
+
+
+def test_a_debian_line_needs_a_requires_line_and_package_names():
+    assert "no `;; requires:` line" in error("""
+        ```clojure
+        ;; debian: libdata-json-clojure
+        (+ 1 2)
+        ```
+        """)
+    assert "must name Debian packages" in error("""
+        ```clojure
+        ;; requires: x 1
+        ;; debian: Not_A_Package!
+        (+ 1 2)
+        ```
+        """)
+
+
+def test_scripts_install_installs_the_debian_libraries():
+    """CI can only evaluate `;; debian:` blocks if `scripts/install --test` installs them."""
+    install = (ROOT / "scripts" / "install").read_text()
+    assert all(pkg in install for pkg in cb.DEBIAN_LIBRARIES)
+
+
+def test_every_debian_line_names_a_listed_package():
+    used = {p for b in cb.scan_docs(DOCS, ROOT) for p in b.debian}
+    assert used <= set(cb.DEBIAN_LIBRARIES)

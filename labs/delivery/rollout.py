@@ -1,0 +1,480 @@
+"""Rollouts: a Deployment of pods, and rolling, blue-green and canary updates with analysis.
+
+A :class:`Deployment` is a set of pods of one service, each pod a kernel service of its
+own (``payments-v1-0``, ``payments-v2-3``...) running the handler of its *version*. Callers
+reach the deployment the way a Kubernetes Service is reached: ``reply = yield from
+payments.call(ctx, body)`` picks one **ready** endpoint (round robin; for a canary, by
+traffic weight first) and calls it. A pod is created at some time, becomes ready after its
+start-up time (drawn from the stream ``delivery:start:<name>``), and leaves the endpoints
+at once when it is deleted; requests it already holds finish (graceful termination; the
+failure of draining badly is chapter 18's, see :mod:`labs.delivery.pods`).
+
+The strategies and their sources:
+
+- :class:`RollingUpdate`: the Deployment controller's ``rolloutRolling``, in
+  :func:`labs.delivery.fenceposts.sync_rolling`. **Kubernetes never rolls back by itself**: a rollout whose pods pass their readiness probe but fail
+  requests completes. With *analysis*, this model adds what a pipeline adds in front of
+  it: a watcher of the service's error rate that runs ``kubectl rollout undo``, which is
+  one more rolling update, back to the previous ReplicaSet, under the same fenceposts.
+- :class:`BlueGreen`: a full second set of pods (green) is started beside the live one
+  (blue); once all are ready the Service's selector switches at once. Analysis keeps
+  watching after the switch; on failure the selector switches back (instant while blue
+  still exists). Blue is deleted *scale_down_delay* after the switch (Argo Rollouts'
+  ``scaleDownDelaySeconds``, 30 s by default); a failure found later needs blue rebuilt.
+- :class:`Canary`: Argo Rollouts' canary with a traffic router: each step sets a traffic
+  *weight* for the new version (with ``ceil(replicas × weight / 100)`` canary pods, the
+  weight applied once they are ready) and pauses; an analysis runs every *interval* during
+  the pause on the **canary's** requests only; a failed measurement aborts: weight 0 at
+  once, canary pods deleted. After the last step the new version is scaled to *replicas*,
+  takes all traffic once ready, and the old pods are deleted.
+
+:class:`Analysis`: a single measurement over its objective fails it; one on fewer than
+*min_requests* requests is inconclusive.
+
+Left out: node capacity (surge pods always schedule), ``progressDeadlineSeconds``, probes
+(pods are ready at their start-up time; see chapter 18's parts). The controller reacts at
+once, advanced lazily from ``payments.call`` and :meth:`Deployment.finish`; each change is
+journaled (kind ``state``) with the time it happened in ``value``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from heapq import heappop, heappush
+from typing import TYPE_CHECKING, Any
+
+from ..kernel.distributions import Distribution, as_distribution
+from ..kernel.errors import ConfigError, _check_int, _check_number
+from ..kernel.messages import Response
+from .fenceposts import sync_rolling
+from .strategies import Analysis, BlueGreen, Canary, RollingUpdate, RolloutReport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..kernel.core import Simulation
+
+__all__ = ["Deployment"]
+
+
+class _Pod:
+    __slots__ = ("name", "version", "created", "ready_at", "deleted", "served", "errors")
+
+    def __init__(self, name: str, version: str, created: float, ready_at: float) -> None:
+        self.name = name
+        self.version = version
+        self.created = created
+        self.ready_at = ready_at
+        self.deleted: float | None = None
+        self.served = 0
+        self.errors = 0
+
+    def ready(self, t: float) -> bool:
+        return self.deleted is None and self.ready_at <= t
+
+
+class Deployment:
+    """Pods of one service, by version; ``yield from dep.call(ctx, body)`` reaches a ready one."""
+
+    def __init__(self, sim: Simulation, name: str, versions: dict[str, Callable], version: str,
+                 replicas: int = 4, start: Distribution | float = 20_000.0,
+                 concurrency: int = 4, queue: int = 50) -> None:
+        if not isinstance(versions, dict) or not versions or not all(
+                isinstance(k, str) and callable(v) for k, v in versions.items()):
+            raise ConfigError(f"versions must be a dict of version name -> handler(ctx, req), got "
+                              f"{versions!r}.")
+        if version not in versions:
+            raise ConfigError(f"version {version!r} is not one of {sorted(versions)!r}.")
+        self._sim = sim
+        self.name = name
+        self.versions = dict(versions)
+        self.replicas = _check_int("replicas", replicas, low=1, fix="Use replicas=1 or more.")
+        self._start = as_distribution(start, "start")
+        self.concurrency = _check_int("concurrency", concurrency, low=1)
+        self.queue = _check_int("queue", queue, low=0)
+        self._rng = sim.stream(f"delivery:start:{name}")
+        self._split = sim.stream(f"delivery:split:{name}")
+        self.pods: list[_Pod] = []
+        self._seq = 0
+        self._rr = 0
+        self._now = 0.0
+        self._events: list = []        # (t, seq, fn, arg)
+        self._seq_events = 0
+        self._outcomes: list = []      # (t, version, ok)
+        self.history: list[tuple[float, str, str, str]] = []   # (t, what, pod, version)
+        self.reports: list[RolloutReport] = []
+        self._r: dict | None = None    # the rollout in progress
+        self.stable = version
+        self.active = version          # what the Service's selector points at (blue-green)
+        self.weight = 0.0              # canary traffic weight, %
+        for _ in range(self.replicas):
+            self._create(version, 0.0, ready=True)
+
+    def __repr__(self) -> str:
+        return f"Deployment({self.name!r}, replicas={self.replicas}, stable={self.stable!r})"
+
+    # -- pods ----------------------------------------------------------------------------
+    def _create(self, version: str, t: float, ready: bool = False) -> _Pod:
+        pod = _Pod(f"{self.name}-{version}-{self._seq}", version, t,
+                   t if ready else t + max(0.0, float(self._start.sample(self._rng))))
+        self._seq += 1
+        handler = self.versions[version]
+
+        def run(ctx, req, _pod=pod, _h=handler):
+            out = _h(ctx, req)
+            if hasattr(out, "send"):
+                out = yield from out
+            else:
+                yield ctx.work(0)
+            status = out.status if isinstance(out, Response) else 200
+            _pod.served += 1
+            ok = 200 <= status < 400
+            _pod.errors += not ok
+            self._outcomes.append((ctx.now, _pod.version, ok))
+            return out
+
+        self._sim.service(pod.name, run, concurrency=self.concurrency, queue=self.queue)
+        self.pods.append(pod)
+        self._log(t, "created", pod)
+        if not ready:
+            self._at(pod.ready_at, self._pod_ready, pod)
+        return pod
+
+    def _pod_ready(self, pod: _Pod) -> None:
+        if pod.deleted is None:
+            self._log(pod.ready_at, "ready", pod)
+            self._sync(pod.ready_at)
+
+    def _delete(self, pod: _Pod, t: float) -> None:
+        if pod.deleted is None:
+            pod.deleted = t
+            self._log(t, "deleted", pod)
+
+    def live(self, version: str | None = None) -> list[_Pod]:
+        """Pods not deleted (of *version*, or all), oldest first."""
+        return [p for p in self.pods if p.deleted is None and (version is None or p.version == version)]
+
+    def ready(self, version: str | None = None, t: float | None = None) -> list[_Pod]:
+        """Ready pods (of *version*, or all) at time *t* (default: the controller's now)."""
+        t = self._now if t is None else t
+        return [p for p in self.live(version) if p.ready_at <= t]
+
+    def _log(self, t: float, what: str, pod: _Pod | None, version: str = "") -> None:
+        v = pod.version if pod is not None else version
+        n = pod.name if pod is not None else ""
+        self.history.append((t, what, n, v))
+        sim = self._sim
+        sim.journal.add(sim.now, "state", self.name, n, "", "", "", 0, 0, 0, float(t),
+                        f"{what} {v}".strip())
+
+    # -- the controller's clock ----------------------------------------------------------
+    def _at(self, t: float, fn, arg=None) -> None:
+        heappush(self._events, (t, self._seq_next(), fn, arg))
+
+    def _seq_next(self) -> int:
+        self._seq_events += 1
+        return self._seq_events
+
+    def _advance(self, now: float) -> None:
+        ev = self._events
+        while ev and ev[0][0] <= now:
+            t, _, fn, arg = heappop(ev)
+            self._now = t
+            fn(arg)
+        self._now = max(self._now, now)
+
+    def finish(self, until: float) -> None:
+        """Run the controller up to *until* (call it after ``sim.run``, before reading reports)."""
+        self._advance(until)
+
+    # -- the Service ---------------------------------------------------------------------
+    def endpoints(self) -> list[_Pod]:
+        """Ready pods the Service sends to now, ignoring the canary split."""
+        r = self._r
+        if r is not None and r["kind"] == "blue-green":
+            return self.ready(self.active)
+        return self.ready()
+
+    def _pick(self) -> _Pod | None:
+        r = self._r
+        if r is not None and r["kind"] == "canary":
+            canary = self.ready(r["version"])
+            stable = self.ready(self.stable)
+            group = canary if (self.weight > 0 and canary and
+                               self._split.random() * 100 < self.weight) else stable
+            if not group:
+                group = stable or canary
+        else:
+            group = self.endpoints()
+        if not group:
+            return None
+        self._rr += 1
+        return group[self._rr % len(group)]
+
+    def call(self, ctx, body: Any = None, **kwargs):
+        """Call one ready pod (``reply = yield from dep.call(ctx, body, timeout=...)``)."""
+        self._advance(ctx.now)
+        pod = self._pick()
+        if pod is None:
+            yield ctx.work(0)
+            return Response(503, None, "no ready endpoints")
+        return (yield ctx.call(pod.name, body, **kwargs))
+
+    def rollout(self, version: str, at: float, strategy) -> None:
+        """Start rolling out *version* at virtual time *at* with *strategy*."""
+        if version not in self.versions:
+            raise ConfigError(f"version {version!r} is not one of {sorted(self.versions)!r}.")
+        if not isinstance(strategy, (RollingUpdate, BlueGreen, Canary)):
+            raise ConfigError(f"strategy must be RollingUpdate(...), BlueGreen(...) or Canary(...), "
+                              f"got {strategy!r}.")
+        _check_number("at", at, low=0.0, fix="A time in virtual ms from the start.")
+        self._at(float(at), self._begin, (version, strategy))
+
+    def _begin(self, arg) -> None:
+        version, strategy = arg
+        t = self._now
+        kind = {RollingUpdate: "rolling", BlueGreen: "blue-green", Canary: "canary"}[type(strategy)]
+        self._r = {"kind": kind, "version": version, "strategy": strategy, "from": self.stable,
+                   "started": t, "target": version, "decided": None, "clean": None,
+                   "outcome": "in progress", "step": -1, "switched": None}
+        self._log(t, f"rollout {kind}", None, version)
+        if kind == "blue-green":
+            for _ in range(self.replicas):
+                self._create(version, t)
+        elif kind == "canary":
+            self._canary_step(0)
+        if strategy.analysis is not None:
+            self._at(t + strategy.analysis.interval, self._measure, t)
+        self._sync(t)
+
+    def _sync(self, t: float) -> None:
+        r = self._r
+        if r is None:
+            return
+        if r["kind"] == "rolling":
+            self._sync_rolling(t)
+        elif r["kind"] == "blue-green":
+            self._sync_blue_green(t)
+        else:
+            self._sync_canary(t)
+        self._check_clean(t)
+
+    def _sync_rolling(self, t: float) -> None:
+        if sync_rolling(self, self._r["target"], self._r["strategy"], t):
+            self._done(t)
+
+    def _sync_blue_green(self, t: float) -> None:
+        r = self._r
+        target = r["target"]
+        green = self.live(target)
+        if self.active != target and len(green) >= self.replicas and all(p.ready(t) for p in green):
+            self.active = target
+            self._log(t, "switch", None, target)
+            if r["decided"] is None:
+                r["switched"] = t
+                delay = r["strategy"].scale_down_delay
+                self._at(t + delay, self._scale_down_old, target)
+            else:                            # rebuilt blue after a late rollback
+                for p in self.live():
+                    if p.version != target:
+                        self._delete(p, t)
+                self._done(t)
+
+    def _scale_down_old(self, target: str) -> None:
+        r = self._r
+        if r is None or self.active != target:
+            return
+        for p in self.live():
+            if p.version != target:
+                self._delete(p, self._now)
+        if r["decided"] is None and (r["strategy"].analysis is None or
+                                     self._now >= r["switched"] + r["strategy"].observe):
+            self._done(self._now)
+
+    def _canary_step(self, i: int) -> None:
+        r = self._r
+        s = r["strategy"]
+        r["step"] = i
+        t = self._now
+        if i >= len(s.steps):                # promote: scale up, then all traffic
+            r["step"] = len(s.steps)
+            for _ in range(self.replicas - len(self.live(r["target"]))):
+                self._create(r["target"], t)
+            return
+        w, _pause = s.steps[i]
+        need = min(self.replicas, math.ceil(self.replicas * w / 100))
+        for _ in range(need - len(self.live(r["target"]))):
+            self._create(r["target"], t)
+        r["pending"] = (i, w)
+
+    def _sync_canary(self, t: float) -> None:
+        r = self._r
+        if r["decided"] is not None:
+            return
+        target = r["target"]
+        s = r["strategy"]
+        if r["step"] >= len(s.steps):
+            new = self.live(target)
+            if len(new) >= self.replicas and all(p.ready(t) for p in new):
+                self.weight = 100.0
+                self.stable = target
+                for p in self.live():
+                    if p.version != target:
+                        self._delete(p, t)
+                self._done(t)
+            return
+        pending = r.get("pending")
+        if pending is not None and all(p.ready(t) for p in self.live(target)):
+            i, w = pending
+            r["pending"] = None
+            self.weight = float(w)
+            self._log(t, f"weight {w:g}", None, target)
+            self._at(t + s.steps[i][1], self._canary_next, i)
+
+    def _canary_next(self, i: int) -> None:
+        r = self._r
+        if r is None or r["kind"] != "canary" or r["decided"] is not None or r["step"] != i:
+            return
+        self._canary_step(i + 1)
+        self._sync(self._now)
+
+    def _measure(self, since: float) -> None:
+        r = self._r
+        if r is None or r["outcome"] != "in progress" or r["decided"] is not None:
+            return
+        a = r["strategy"].analysis
+        t = self._now
+        lo = t - a.window
+        version = r["target"] if r["kind"] == "canary" else None
+        n = bad = 0
+        for when, v, ok in reversed(self._outcomes):
+            if when <= lo:
+                break
+            if when <= t and (version is None or v == version):
+                n += 1
+                bad += not ok
+        if n >= a.min_requests and bad > a.max_error_rate * n:
+            self._rollback(t, bad / n)
+            return
+        if r["kind"] == "blue-green" and r["switched"] is not None and \
+                t >= r["switched"] + r["strategy"].observe:
+            if not any(p.version != r["target"] for p in self.live()):
+                self._done(t)
+            else:
+                pass   # blue goes at scale_down_delay, which ends the rollout
+            return
+        self._at(t + a.interval, self._measure, since)
+
+    def _rollback(self, t: float, rate: float) -> None:
+        r = self._r
+        r["decided"] = t
+        back = r["from"]
+        self._log(t, f"rollback (error rate {100 * rate:.1f} %)", None, r["version"])
+        if r["kind"] == "rolling":       # kubectl rollout undo: a rolling update back
+            r["target"] = back
+        elif r["kind"] == "canary":      # abort: weight 0 now, canary pods deleted
+            self.weight = 0.0
+            for p in self.live(r["version"]):
+                self._delete(p, t)
+        else:                            # blue-green: switch back, or rebuild blue first
+            if len(self.ready(back)) >= 1:
+                self.active = back
+                self._log(t, "switch", None, back)
+            for p in self.live(r["version"]):
+                if self.active == back:
+                    self._delete(p, t)
+            if self.active != back:
+                r["target"] = back
+                for _ in range(self.replicas - len(self.live(back))):
+                    self._create(back, t)
+        self._sync(t)
+        if r["outcome"] == "in progress" and not self.live(r["version"]) and \
+                all(p.ready(t) for p in self.live()) and len(self.live()) >= self.replicas:
+            self._done(t)
+
+    def _check_clean(self, t: float) -> None:
+        r = self._r
+        if r is None or r["decided"] is None or r["clean"] is not None:
+            return
+        serving = self.ready(r["version"], t)
+        if r["kind"] == "blue-green":
+            serving = serving if self.active == r["version"] else []
+        if r["kind"] == "canary" and self.weight == 0:
+            serving = []
+        if not serving:
+            r["clean"] = t
+
+    def _done(self, t: float) -> None:
+        r = self._r
+        if r is None:
+            return
+        self._check_clean(t)
+        rolled_back = r["decided"] is not None
+        r["outcome"] = "rolled back" if rolled_back else "promoted"
+        self.stable = r["from"] if rolled_back else r["version"]
+        self.active = self.stable
+        self.weight = 0.0
+        self._log(t, r["outcome"], None, r["version"])
+        new = [o for o in self._outcomes if o[1] == r["version"] and o[0] >= r["started"]]
+        first = min((o[0] for o in new), default=None)
+        self.reports.append(RolloutReport(
+            r["kind"], r["version"], r["started"], r["outcome"], first, r["decided"],
+            r["clean"] if rolled_back else None, t, len(new), sum(1 for o in new if not o[2])))
+        self._r = None
+
+    def report(self) -> RolloutReport | None:
+        """The last rollout's report (a finished one, or the one in progress)."""
+        r = self._r
+        if r is None:
+            return self.reports[-1] if self.reports else None
+        new = [o for o in self._outcomes if o[1] == r["version"] and o[0] >= r["started"]]
+        return RolloutReport(r["kind"], r["version"], r["started"], "in progress",
+                             min((o[0] for o in new), default=None), r["decided"], r["clean"],
+                             None, len(new), sum(1 for o in new if not o[2]))
+
+    # -- reading a run -------------------------------------------------------------------
+    def peak(self) -> int:
+        """The most pods that existed at once (created, not yet deleted): what you pay for."""
+        alive = best = 0
+        for _t, what, _pod, _v in sorted(self.history, key=lambda h: (h[0], h[1] != "deleted")):
+            if what == "created":
+                alive += 1
+            elif what == "deleted":
+                alive -= 1
+            best = max(best, alive)
+        return best
+
+    def capacity(self, until: float, step: float = 1_000.0) -> dict[str, list[tuple[float, int]]]:
+        """Ready pods per version (and ``"serving"``: pods the Service sends to), sampled
+        every *step* ms up to *until*, as ``{series: [(t in s, pods)]}``."""
+        out: dict[str, list[tuple[float, int]]] = {v: [] for v in self.versions}
+        t = 0.0
+        while t <= until:
+            for v in self.versions:
+                out[v].append((t / 1000, sum(1 for p in self.pods if p.ready_at <= t and
+                                             (p.deleted is None or p.deleted > t) and p.version == v)))
+            t += step
+        return {v: pts for v, pts in out.items() if any(n for _, n in pts)}
+
+
+def _parity(seed: int) -> str:
+    """A canary that catches a bad version: the digest of its journal."""
+    from ..kernel.core import Simulation
+
+    sim = Simulation(seed=seed)
+
+    def version(bad: bool):
+        def handler(ctx, req):
+            yield ctx.work(5.0)
+            return Response(500, None, "bug") if bad and req.body["id"] % 3 == 0 else {"ok": 1}
+        return handler
+
+    dep = Deployment(sim, "payments", {"v1": version(False), "v2": version(True)}, "v1",
+                     replicas=4, start=2_000.0)
+    sim.service("orders", lambda ctx, req: (yield from dep.call(ctx, req.body, timeout=500)),
+                concurrency=64)
+    dep.rollout("v2", at=1_000, strategy=Canary(steps=((25, 5_000),),
+                                                analysis=Analysis(interval=1_000, min_requests=5)))
+    sim.load("orders", rate=50, duration=10_000)
+    result = sim.run(until=12_000)
+    dep.finish(12_000)
+    return result.journal_hash()
