@@ -183,6 +183,10 @@ def build_lite(wheel: Path) -> None:
         raise BuildError(f"jupyter lite build failed (exit {proc.returncode}); "
                          f"last lines of {log}:\n{tail}")
     bytecode_step(SITE / "lite")
+    from course.fingerprint import fingerprint  # long-lived URLs for the runtime (issue 19)
+    moved = fingerprint(SITE / "lite")
+    print(f"    content-addressed URLs: {moved['core'].name}/, {moved['wheels']} wheels, "
+          f"{moved['lock'].name}", flush=True)
     from course.lite_extras import install as install_lite_extras  # lab guard, sizes (issue 8)
     install_lite_extras(SITE / "lite", precompress=precompress)
 
@@ -308,6 +312,7 @@ def verify_lite() -> dict:
     url = settings.get("pyodideUrl", "")
     if not url.startswith("./") or not (out / url).is_file():
         problems.append(f"pyodideUrl is {url!r}, not a file of the site")
+    core = (out / url).parent
     lock_url = settings.get("loadPyodideOptions", {}).get("lockFileURL", "")
     lock_path = out / lock_url
     if not lock_url.startswith("./") or not lock_path.is_file():
@@ -315,7 +320,7 @@ def verify_lite() -> dict:
     else:
         lock = json.loads(lock_path.read_text())
         for name, pkg in sorted(lock["packages"].items()):
-            target = (out / "static" / "pyodide" / pkg["file_name"]).resolve()
+            target = (core / pkg["file_name"]).resolve()
             if "://" in pkg["file_name"] or not target.is_file():
                 problems.append(f"package {name} loads from {pkg['file_name']}")
         if "labs" not in lock["packages"]:

@@ -23,6 +23,8 @@ import re
 import shutil
 from pathlib import Path
 
+from course.fingerprint import core_dir
+
 __all__ = ["install", "cold_start_bytes", "warm_list", "lab_manifest", "APPS"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,8 +86,8 @@ def _start_wheels(site_lite: Path) -> list[Path]:
         if name in done or name not in lock:
             continue
         done.add(name)
-        # the kernel's Pyodide resolves file names against its index URL, static/pyodide/
-        wheel = (site_lite / "static" / "pyodide" / lock[name]["file_name"]).resolve()
+        # the kernel's Pyodide resolves file names against its index URL, the core's folder
+        wheel = (core_dir(site_lite) / lock[name]["file_name"]).resolve()
         if wheel.is_file():
             wheels.append(wheel)
         todo.extend(lock[name].get("depends", []))
@@ -103,9 +105,10 @@ def warm_list(site_lite: Path) -> list[str]:
     settings = config.get("litePluginSettings", {}).get(
         "@jupyterlite/pyodide-kernel-extension:kernel", {})
     files = [settings.get("pyodideUrl", "./static/pyodide/pyodide.mjs")]
-    core = site_lite / "static" / "pyodide"
-    files += [f"./static/pyodide/{n}" for n in ("pyodide.asm.mjs", "pyodide.asm.wasm",
-                                                "python_stdlib.zip") if (core / n).is_file()]
+    core = core_dir(site_lite)
+    files += ["./" + (core / n).relative_to(site_lite).as_posix()
+              for n in ("pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
+              if (core / n).is_file()]
     lock_url = settings.get("loadPyodideOptions", {}).get("lockFileURL")
     if lock_url:
         files.append(lock_url)
@@ -119,8 +122,8 @@ def cold_start_bytes(site_lite: Path) -> dict:
     Pyodide's core, the wheels the kernel loads at start (the lock's prefetched packages
     and their dependencies, plus the kernel's own wheels) and the app's JavaScript.
     """
-    core_dir = site_lite / "static" / "pyodide"
-    core = sum(_sent(p) for p in core_dir.iterdir() if p.is_file() and p.suffix != ".gz")
+    core = sum(_sent(p) for p in core_dir(site_lite).iterdir()
+               if p.is_file() and p.suffix != ".gz")
     wheels = sum(p.stat().st_size for p in _start_wheels(site_lite))
     pypi = site_lite / "extensions" / "@jupyterlite" / "pyodide-kernel-extension" / "static" / "pypi"
     counted = set(_start_wheels(site_lite))

@@ -10,13 +10,14 @@ the site"):
   WebAssembly files (``course.build.precompress``); when the browser accepts gzip, the
   ``.gz`` is sent with ``Content-Encoding: gzip`` and the original's type, so a first lab
   start downloads far less. Browsers inflate it themselves, streaming WebAssembly included.
-* **Caching.** URLs whose file name carries a content hash (the labs app's chunks,
-  ``1234.abcdef0.js``) never change: ``Cache-Control: public, max-age=31536000,
-  immutable``. Every other file may change with a rebuild under the same URL (the labs
-  wheel, the Pyodide lock, notebooks, pages): ``no-cache`` with an ``ETag``, so the browser
-  keeps its copy and only asks whether it is still current (``304 Not Modified``). Chromium
-  keeps the compiled WebAssembly of a cached ``application/wasm`` response, so a second
-  start skips compiling it.
+* **Caching.** URLs that carry a content hash never change: the labs app's chunks
+  (``1234.abcdef0.js``) and the runtime the build moved to content-addressed URLs
+  (``course.fingerprint``: ``static/pyodide-<hash>/``, ``static/pyodide-lock/<hash>/*.whl``,
+  the lock): ``Cache-Control: public, max-age=31536000, immutable``, so a second lab start
+  asks the server for none of them, and Chromium reuses the WebAssembly it compiled the
+  first time. Every other file may change with a rebuild under the same URL (notebooks,
+  pages, ``jupyter-lite.json``): ``no-cache`` with an ``ETag``, so the browser keeps its copy
+  and only asks whether it is still current (``304 Not Modified``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import re
 import sys
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from course.fingerprint import IMMUTABLE as FINGERPRINTED
 
 __all__ = ["serve", "main", "Handler"]
 
@@ -46,7 +49,8 @@ COMPRESSIBLE = (".js", ".mjs", ".wasm", ".json", ".css", ".html", ".svg", ".zip"
 
 def cache_control(url_path: str) -> str:
     """The ``Cache-Control`` value for a URL path of the site."""
-    return IMMUTABLE if HASHED.search(url_path) else REVALIDATE
+    immutable = HASHED.search(url_path) or FINGERPRINTED.search(url_path)
+    return IMMUTABLE if immutable else REVALIDATE
 
 
 def accepts_gzip(header: str | None) -> bool:

@@ -47,7 +47,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 #: The floor: the site's Pyodide core, loaded the way the kernel loads it, one line run.
 FLOOR_HTML = b"""<!doctype html><meta charset="utf-8"><title>floor</title>
 <script type="module">
-const base = new URL("/lite/static/pyodide/", location.href).href;
+const base = new URL("/lite/__CORE__/", location.href).href;
 const { loadPyodide } = await import(base + "pyodide.mjs");
 const py = await loadPyodide({ indexURL: base });
 window.__floorResult = String(py.runPython("sum(range(10))"));
@@ -78,6 +78,14 @@ MARKS_JS = """(() => {
 })();"""
 
 
+def floor_html() -> bytes:
+    """The floor page, loading the core from where this build put it (course.fingerprint)."""
+    from course.fingerprint import core_dir
+
+    lite = ROOT / "site" / "lite"
+    return FLOOR_HTML.replace(b"__CORE__", core_dir(lite).relative_to(lite).as_posix().encode())
+
+
 class BenchHandler(Handler):
     """The site as built (course.serve), plus the floor page, which is never published."""
 
@@ -85,11 +93,11 @@ class BenchHandler(Handler):
         if self.path.split("?")[0] == "/__bench__/floor.html":
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(FLOOR_HTML)))
+            self.send_header("Content-Length", str(len(floor_html())))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
             import io
-            return io.BytesIO(FLOOR_HTML)
+            return io.BytesIO(floor_html())
         return super().send_head()
 
 
@@ -99,7 +107,9 @@ def size(path: Path) -> int:
 
 def site_weight(site: Path) -> list[tuple[str, int]]:
     lite = site / "lite"
-    pyodide, wheels = lite / "static" / "pyodide", lite / "static" / "pyodide-lock"
+    from course.fingerprint import core_dir
+
+    pyodide, wheels = core_dir(lite), lite / "static" / "pyodide-lock"
     kernel_wheels = sum(p.stat().st_size for p in (lite / "extensions").rglob("*.whl"))
     compressed = sum(p.stat().st_size for p in site.rglob("*") if p.suffix in (".gz", ".br"))
     total = size(site) - compressed
@@ -338,7 +348,7 @@ def main() -> int:
     offset = nav - (start - (time.perf_counter() - time.time()))  # page clock vs ours
     print(f"\nBreakdown of one cold lab start (s from opening; first output at {took:.2f} s)")
     rows: list[tuple[float, str]] = []
-    js = [t for t, u, _ in rec.fetched if kind_of(u) == "JavaScript" and "/static/pyodide/" not in u
+    js = [t for t, u, _ in rec.fetched if kind_of(u) == "JavaScript" and "/static/pyodide" not in u
           and (not workers or t < workers[0] - start)]
     if js:
         rows.append((max(js), "app scripts loaded (last app JavaScript before the kernel worker)"))

@@ -88,6 +88,17 @@ def test_cache_headers_immutable_only_for_hashed_names(served):
         assert headers["ETag"]
     assert cache_control("/lite/static/pyodide/pyodide.mjs") == "no-cache"
     assert cache_control("/lite/extensions/x/static/121.5c5a442bc10a67ee.js").endswith("immutable")
+    # the runtime at content-addressed URLs (course.fingerprint) is immutable ...
+    for path in ("/lite/static/pyodide-0123456789abcdef/pyodide.asm.wasm",
+                 "/lite/static/pyodide-lock/0123456789abcdef/simpy-4.1.2-py3-none-any.whl",
+                 "/lite/static/pyodide-lock/pyodide-lock-0123456789abcdef.json"):
+        assert cache_control(path).endswith("immutable"), path
+    # ... and near misses are not
+    for path in ("/lite/static/pyodide-0123/pyodide.asm.wasm",
+                 "/lite/static/pyodide-lock/simpy-4.1.2-py3-none-any.whl",
+                 "/lite/static/pyodide-lock/pyodide-lock.json",
+                 "/lite/files/0123456789abcdef/lab.ipynb"):
+        assert cache_control(path) == "no-cache", path
 
 
 def test_revalidation_answers_304_and_a_change_answers_200(served):
@@ -136,12 +147,22 @@ def test_built_lock_matches_its_wheels_and_they_carry_bytecode(site):
     import json
     import zipfile
 
+    from course.fingerprint import IMMUTABLE, core_dir, kernel_settings
+
     lite = site / "lite"
-    lock = json.loads((lite / "static" / "pyodide-lock" / "pyodide-lock.json").read_text())
+    settings = kernel_settings(lite)
+    lock = json.loads((lite / settings["loadPyodideOptions"]["lockFileURL"]).read_text())
+    core = core_dir(lite)
     for name, pkg in lock["packages"].items():
-        wheel = (lite / "static" / "pyodide" / pkg["file_name"]).resolve()
+        wheel = (core / pkg["file_name"]).resolve()
         assert hashlib.sha256(wheel.read_bytes()).hexdigest() == pkg["sha256"], name
-    with zipfile.ZipFile(lite / "static" / "pyodide-lock" / lock["packages"]["labs"]["file_name"].rsplit("/", 1)[-1]) as z:
+        url = "/" + wheel.relative_to(site).as_posix()
+        # every wheel of the lock but the kernel's own three lives at a content-addressed URL
+        if "/extensions/" not in url:
+            assert IMMUTABLE.search(url) and pkg["sha256"][:16] in url, url
+    assert IMMUTABLE.search("/lite/" + settings["pyodideUrl"][2:])
+    assert IMMUTABLE.search("/lite/" + settings["loadPyodideOptions"]["lockFileURL"][2:])
+    with zipfile.ZipFile((core / lock["packages"]["labs"]["file_name"]).resolve()) as z:
         names = z.namelist()
     assert "labs/__init__.py" in names  # sources stay, for tracebacks
     assert any(n.startswith("labs/__pycache__/__init__.cpython-3") for n in names)
@@ -156,3 +177,86 @@ def test_start_packages_are_preloaded_with_pyodide(site):
     for name in ("micropip", "piplite", "ipykernel", "comm", "pyodide-kernel", "jedi", "ipython",
                  "labs", "simpy"):
         assert name in options["packages"], name
+
+
+# --- content-addressed URLs (course.fingerprint) --------------------------------------------
+
+def _fake_lite(tmp_path, wheel_bytes=b"wheel"):
+    import hashlib
+    import json
+
+    lite = tmp_path / "lite"
+    core = lite / "static" / "pyodide"
+    core.mkdir(parents=True)
+    (core / "pyodide.mjs").write_text("export const loadPyodide = 1;")
+    (core / "pyodide.asm.wasm").write_bytes(b"\0asm")
+    locks = lite / "static" / "pyodide-lock"
+    locks.mkdir()
+    (locks / "simpy-4.1.2-py3-none-any.whl").write_bytes(wheel_bytes)
+    ext = lite / "extensions" / "k" / "pypi"
+    ext.mkdir(parents=True)
+    (ext / "ipykernel-6.9.2-py3-none-any.whl").write_bytes(b"k")
+    lock = {"packages": {
+        "simpy": {"file_name": "../../static/pyodide-lock/simpy-4.1.2-py3-none-any.whl",
+                  "sha256": hashlib.sha256(wheel_bytes).hexdigest()},
+        "ipykernel": {"file_name": "../../extensions/k/pypi/ipykernel-6.9.2-py3-none-any.whl",
+                      "sha256": hashlib.sha256(b"k").hexdigest()}}}
+    (locks / "pyodide-lock.json").write_text(json.dumps(lock))
+    (lite / "jupyter-lite.json").write_text(json.dumps({"jupyter-config-data": {
+        "litePluginSettings": {"@jupyterlite/pyodide-kernel-extension:kernel": {
+            "pyodideUrl": "./static/pyodide/pyodide.mjs",
+            "loadPyodideOptions": {"lockFileURL": "./static/pyodide-lock/pyodide-lock.json",
+                                   "packages": ["simpy"]}}}}}))
+    return lite
+
+
+def test_fingerprint_moves_the_runtime_and_every_reference_resolves(tmp_path):
+    import json
+
+    from course.fingerprint import IMMUTABLE, core_dir, fingerprint, kernel_settings
+
+    lite = _fake_lite(tmp_path)
+    moved = fingerprint(lite)
+    assert moved["wheels"] == 1 and not (lite / "static" / "pyodide").exists()
+    settings = kernel_settings(lite)
+    assert (lite / settings["pyodideUrl"]).is_file()
+    assert core_dir(lite) == moved["core"] and (core_dir(lite) / "pyodide.asm.wasm").is_file()
+    lock = json.loads((lite / settings["loadPyodideOptions"]["lockFileURL"]).read_text())
+    for pkg in lock["packages"].values():  # relative to the core's folder, as Pyodide reads them
+        assert (core_dir(lite) / pkg["file_name"]).resolve().is_file(), pkg
+    assert lock["packages"]["ipykernel"]["file_name"].startswith("../../extensions/")
+    simpy = lock["packages"]["simpy"]["file_name"]
+    assert simpy.endswith("/simpy-4.1.2-py3-none-any.whl")  # the wheel's own name, last
+    for url in (settings["pyodideUrl"], settings["loadPyodideOptions"]["lockFileURL"],
+                "./static/pyodide-lock/" + simpy.split("static/pyodide-lock/")[1]):
+        assert IMMUTABLE.search("/lite/" + url[2:]), url
+    # run twice on one build: refused, with what to do
+    with pytest.raises(ValueError, match="fresh build"):
+        fingerprint(lite)
+
+
+def test_fingerprint_changes_a_url_exactly_when_its_content_changes(tmp_path):
+    from course.fingerprint import fingerprint, kernel_settings
+
+    def urls(folder, wheel):
+        lite = _fake_lite(folder, wheel)
+        fingerprint(lite)
+        s = kernel_settings(lite)
+        return s["pyodideUrl"], s["loadPyodideOptions"]["lockFileURL"]
+
+    a = urls(tmp_path / "a", b"wheel one")
+    assert urls(tmp_path / "b", b"wheel one") == a  # same content, same URLs: caches stay
+    c = urls(tmp_path / "c", b"wheel two")
+    assert c[0] == a[0] and c[1] != a[1]  # same core; a changed wheel changes the lock's URL
+
+
+def test_fingerprint_refuses_a_wheel_that_does_not_match_its_lock(tmp_path):
+    import json
+
+    from course.fingerprint import fingerprint
+
+    lite = _fake_lite(tmp_path)
+    (lite / "static" / "pyodide-lock" / "simpy-4.1.2-py3-none-any.whl").write_bytes(b"changed")
+    with pytest.raises(ValueError, match="sha256 does not match"):
+        fingerprint(lite)
+    assert json.loads((lite / "jupyter-lite.json").read_text())  # config left readable
