@@ -32,7 +32,7 @@ The strategies and their sources:
 *min_requests* requests is inconclusive.
 
 :meth:`Deployment.lose` injects the failure a rollout has to survive on top of its own
-deletions: a pod lost (node failure, eviction), replaced by its ReplicaSet.
+deletions: a pod lost (an eviction, a node gone), replaced by its ReplicaSet.
 :meth:`Deployment.fewest_ready` and :meth:`Deployment.peak` read back the capacity floor a
 run kept and the pods it needed at once.
 
@@ -157,13 +157,18 @@ class Deployment:
     def lose(self, at: float, version: str | None = None) -> None:
         """At virtual time *at*, lose one ready pod (of *version*, or of any; the oldest).
 
-        What a node failure, an eviction or an OOM kill does to a Deployment, which nobody
-        schedules: the pod leaves the endpoints at once, and its ReplicaSet, whose replica
-        count did not change, creates a replacement of the same version, which takes the
-        usual start-up time. The Deployment controller then syncs, as on every pod change.
-        ``maxUnavailable`` budgets only the rollout's *own* deletions: a loss during a
-        rollout comes on top of them (a PodDisruptionBudget does not stop it either; it only
-        limits voluntary evictions). A loss when no pod is ready is journaled and does nothing.
+        An involuntary disruption, which nobody schedules: the pod leaves the endpoints at
+        once, and its ReplicaSet, whose replica count did not change, creates a replacement
+        of the same version at once, which takes the usual start-up time; the Deployment
+        controller then syncs, as on every pod change. That is what a node-pressure
+        eviction, or a pod deleted by hand, does. A failed node is slower on both counts (its pods
+        leave the endpoints once the node controller marks the node unreachable, and are
+        replaced only when evicted, 300 s later with the default tolerations), which only
+        makes the dip longer. ``maxUnavailable`` budgets the rollout's *own* deletions: a
+        loss during a rollout comes on top of them, and a PodDisruptionBudget does not
+        prevent it (it limits only voluntary disruptions, such as a drain's evictions).
+        A loss when no such pod is ready is journaled and does nothing. (Sources: the
+        Kubernetes documentation's "Disruptions" and "Taints and Tolerations" pages.)
         """
         _check_number("at", at, low=0.0, fix="A time in virtual ms from the start.")
         if version is not None and version not in self.versions:
