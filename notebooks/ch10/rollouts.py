@@ -287,8 +287,9 @@ print(measure(mine, mine_result))
 # unavailable rounds **down**. The defaults, `25%` and `25%`, are not it.
 #
 # `rolling_objectives(rolling)` runs a good v2 with your setting in the sale's world and
-# says what it misses, in plain words; `run(rolling, bug=None, replicas=10, lose=[(at,
-# version)])` lets you lose a pod wherever you like.
+# says what it misses, in plain words. `rolling_objectives(rolling, lose=[(at, version)])`
+# also loses a pod at `at` ms (the rollout starts at `ROLLOUT_AT`), of `version` (`"v1"`,
+# `"v2"`, or `None` for any): try a few moments before you trust your setting.
 
 # %%
 SALE_REPLICAS = 10   # payments pods for the sale
