@@ -103,8 +103,6 @@ def _upstream(path: Path) -> bool:
 KNOWN_LEAKS = {
     # labs.delivery.fenceposts.resolve_fenceposts is the ch10-fenceposts answer
     ("labs-0.1.0-py3-none-any.whl", "ch10/rollouts"),
-    # labs.security.jwt validates in the order ch11-validate asks the learner to write
-    ("labs-0.1.0-py3-none-any.whl", "ch11/zero-trust"),
     # labs.data.outbox's relay is the ch15-relay answer
     ("labs-0.1.0-py3-none-any.whl", "ch15/outbox"),
 }
