@@ -383,10 +383,10 @@ labs.viz.sequence(open_result, trace_id=_deputy["trace_id"])
 # %%
 def validate_token(token, audience, now):
     ### BEGIN SOLUTION
-    parts = token.split(".") if isinstance(token, str) else []
-    if len(parts) != 3:
+    if not isinstance(token, str) or token.count(".") != 2:
         raise jwt.TokenRejected("malformed", "a JWT has three parts")
-    header = jwt.decode_part(parts[0])
+    header_part, claims_part, signature_part = token.split(".")
+    header = jwt.decode_part(header_part)
     if header.get("typ") != "at+jwt":
         raise jwt.TokenRejected("typ", repr(header.get("typ")))
     if header.get("alg") != "HS256":
@@ -394,9 +394,10 @@ def validate_token(token, audience, now):
     if header.get("kid") not in ISSUER.keys:
         raise jwt.TokenRejected("kid", repr(header.get("kid")))
     key = ISSUER.keys[header["kid"]]
-    if not jwt.same_signature(jwt.sign(parts[0] + "." + parts[1], key, "HS256"), parts[2]):
+    expected = jwt.sign(header_part + "." + claims_part, key, "HS256")
+    if not jwt.same_signature(expected, signature_part):
         raise jwt.TokenRejected("signature", "mismatch")
-    claims = jwt.decode_part(parts[1])
+    claims = jwt.decode_part(claims_part)
     if claims.get("iss") != ISSUER.url:
         raise jwt.TokenRejected("iss", repr(claims.get("iss")))
     aud = claims.get("aud")
