@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..kernel.errors import ConfigError
+from ..kernel.errors import ConfigError, _check_number
 from .jwt import Issuer
 
 __all__ = ["ExchangeRefused", "TokenExchange", "GRANT_TYPE", "ACCESS_TOKEN_TYPE"]
@@ -67,12 +67,23 @@ class TokenExchange:
     token's lifetime (seconds).
     """
 
+    GRANT_TYPE = GRANT_TYPE                  # the §2.1 grant_type of an exchange request
+    ACCESS_TOKEN_TYPE = ACCESS_TOKEN_TYPE    # the §3 token type URI of an access token
+
     issuer: Issuer
     accepts: str
     policy: dict
     ttl: float = 60.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.issuer, Issuer):
+            raise ConfigError(f"issuer must be a labs.Issuer (the server that issued the subject "
+                              f"tokens), got {self.issuer!r:.60}.")
+        if not isinstance(self.accepts, str) or not self.accepts:
+            raise ConfigError(f"accepts must be the audience subject tokens carry, e.g. 'shop-api', "
+                              f"got {self.accepts!r}.")
+        _check_number("ttl", self.ttl, low=0.0, low_open=True,
+                      fix="Pass the exchanged tokens' lifetime in seconds, e.g. 60.")
         if not isinstance(self.policy, dict) or not all(
                 isinstance(v, (list, tuple)) for v in self.policy.values()):
             raise ConfigError("policy must be a dict {actor SPIFFE ID: [audiences it may request]}.")

@@ -588,7 +588,8 @@ if may_read({"sub": "alice", "scope": USER_SCOPE}, 1000) is not None:
 # delegated to orders (`act`), with the scope `payments:charge`, for the card's owner.
 
 # %%
-from labs.security.exchange import ACCESS_TOKEN_TYPE, GRANT_TYPE
+GRANT_TYPE = labs.TokenExchange.GRANT_TYPE                # urn:ietf:params:oauth:grant-type:token-exchange
+ACCESS_TOKEN_TYPE = labs.TokenExchange.ACCESS_TOKEN_TYPE  # urn:ietf:params:oauth:token-type:access_token
 
 
 def token_for(service, user_token, now):
@@ -652,6 +653,8 @@ def _refused(call):
 class _OddServer:
     """An authorization server that answers with a token that is not a Bearer access token."""
 
+    GRANT_TYPE, ACCESS_TOKEN_TYPE = GRANT_TYPE, ACCESS_TOKEN_TYPE
+
     def __init__(self, real, **answer):
         self.real, self.answer = real, answer
 
@@ -661,6 +664,8 @@ class _OddServer:
 
 class _DownServer:
     """The failure injected: the authorization server refuses every exchange."""
+
+    GRANT_TYPE, ACCESS_TOKEN_TYPE = GRANT_TYPE, ACCESS_TOKEN_TYPE
 
     def token_endpoint(self, form, *, actor, now):
         raise labs.ExchangeRefused("invalid_target", "policy changed")

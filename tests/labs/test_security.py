@@ -368,6 +368,12 @@ def test_exchanged_scope_never_widens(held, wanted):
 def test_exchange_config_error():
     with pytest.raises(labs.ConfigError, match="policy"):
         exchange.TokenExchange(issuer(), "shop-api", {ORDERS: "payments"})
+    with pytest.raises(labs.ConfigError, match="accepts"):
+        exchange.TokenExchange(issuer(), "", {ORDERS: ["payments"]})
+    with pytest.raises(labs.ConfigError, match="ttl"):
+        exchange.TokenExchange(issuer(), "shop-api", {ORDERS: ["payments"]}, ttl=0)
+    with pytest.raises(labs.ConfigError, match="labs.Issuer"):
+        exchange.TokenExchange("https://id", "shop-api", {ORDERS: ["payments"]})
     with pytest.raises(labs.ConfigError, match="form must be a dict"):
         tx().token_endpoint("grant_type=x", actor=ORDERS, now=1000)
 
