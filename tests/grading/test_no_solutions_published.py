@@ -101,8 +101,6 @@ def _upstream(path: Path) -> bool:
 # Known leaks, each a defect to fix (the lab's exercise asks for what the library already
 # implements correctly); listed exactly, so a new leak fails and a fixed one must be removed.
 KNOWN_LEAKS = {
-    # labs.security.jwt validates in the order ch11-validate asks the learner to write
-    ("labs-0.1.0-py3-none-any.whl", "ch11/zero-trust"),
     # labs.data.outbox's relay is the ch15-relay answer
     ("labs-0.1.0-py3-none-any.whl", "ch15/outbox"),
 }
