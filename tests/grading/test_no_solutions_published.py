@@ -105,8 +105,6 @@ KNOWN_LEAKS = {
     ("labs-0.1.0-py3-none-any.whl", "ch10/rollouts"),
     # labs.security.jwt validates in the order ch11-validate asks the learner to write
     ("labs-0.1.0-py3-none-any.whl", "ch11/zero-trust"),
-    # labs.data.outbox's relay is the ch15-relay answer
-    ("labs-0.1.0-py3-none-any.whl", "ch15/outbox"),
 }
 
 
