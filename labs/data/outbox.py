@@ -510,9 +510,10 @@ def start_log_tailing(sim: Simulation, db: LocalDatabase, bus: Publisher, until:
     The connector never queries the outbox table and never marks a row: it reads the
     committed inserts from the database's log (:meth:`LocalDatabase.changes`) after its
     *position*, and publishes each in log order. A failed publish is retried after
-    *retry_backoff* ms until it is acknowledged (Kafka's producer retries; its
-    ``retry.backoff.ms`` defaults to 100 ms), so a broker outage delays, and a lost
-    acknowledgement duplicates. When it has nothing to send it checks again after
+    *retry_backoff* ms until it is acknowledged (as Kafka's producer does; its
+    ``retry.backoff.ms`` defaults to 100 ms), so a broker outage only delays, and a lost
+    acknowledgement (the :class:`Publisher`'s model of a timeout after the append)
+    duplicates. When it has nothing to send it checks again after
     *poll_interval* ms (Debezium's ``poll.interval.ms``, default 500 ms). Every
     *flush_interval* ms it saves its position (Kafka Connect's ``offset.flush.interval.ms``,
     default 60,000 ms); after ``sim.faults.crash(name, at, restart_at)`` it resumes from
