@@ -54,7 +54,7 @@ from pathlib import Path
 
 from course.notebooks import Lab
 from course.grade_run import Limits, _run, network_isolation
-from course.grade_cells import build_grading_cells, load_labs
+from course.grade_cells import build_grading_cells, build_judge_steps, load_labs
 from course.grade_sandbox import FIRST_UID, Sandbox, SandboxUnavailable
 
 __all__ = ["grade", "grade_one", "main", "Submission", "Row", "network_isolation",
@@ -204,16 +204,17 @@ def _grade_one(sub: Submission, labs, lab_name, limits: Limits, partial: bool, s
                          "it was run with Python.")
     cells, notes = build_grading_cells(lab, nb["cells"])
     sub.notes.extend(notes)
+    steps = build_judge_steps(lab, cells)
     if sandbox is not None:
         uid = uids.get() if uids is not None else FIRST_UID
         try:
-            run = _run(cells, limits, sandbox.workdir(uid), sandbox, uid)
+            run = _run(cells, limits, sandbox.workdir(uid), sandbox, uid, steps)
         finally:
             if uids is not None:
                 uids.put(uid)
     else:
         with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-            run = _run(cells, limits, Path(tmp))
+            run = _run(cells, limits, Path(tmp), steps=steps)
     _score(sub, lab, cells, run, limits, partial)
     return sub
 

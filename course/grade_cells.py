@@ -4,13 +4,15 @@ checks after the public ones). Used by :mod:`course.grade`."""
 
 from __future__ import annotations
 
+import ast
 import sys
 from pathlib import Path
 
-from course.notebooks import Lab, LabSourceError, discover_labs, parse_lab, to_notebook
+from course.notebooks import (BEGIN, END, STUB, Lab, LabSourceError, discover_labs,
+                              parse_lab, to_notebook)
 
 
-__all__ = ['build_grading_cells', 'load_labs']
+__all__ = ['build_grading_cells', 'build_judge_steps', 'load_labs']
 
 CHECK_TAGS = {"check", "hidden-check"}
 
@@ -116,7 +118,7 @@ def build_grading_cells(lab: Lab, learner_cells: list[dict]) -> tuple[list[dict]
             at = len(kept)
         cells = [{"source": original[i], "exercise": lab.cells[i].metadata["exercise"],
                   "role": "hidden-check" if "hidden-check" in lab.cells[i].tags else "check",
-                  "id": None} for i in block]
+                  "id": None, "src": i} for i in block]
         placed.append((at, order, cells))
     placed.sort(key=lambda t: (t[0], t[1]))
     out: list[dict] = []
@@ -129,3 +131,98 @@ def build_grading_cells(lab: Lab, learner_cells: list[dict]) -> tuple[list[dict]
     return out, notes
 
 
+
+
+# --------------------------------------------------------------------------- the judge's part
+
+def _bound_names(tree: ast.AST) -> set[str]:
+    """Names a top-level statement binds in the module's namespace."""
+    out: set[str] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+            stack.extend(node.decorator_list)   # not the body: its names are local
+            continue
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            stack.extend(n.value for n in ast.walk(node) if isinstance(n, ast.NamedExpr))
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            out.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name != "*":
+                    out.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.Global):
+            out.update(node.names)
+        stack.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def build_judge_steps(lab: Lab, cells: list[dict]) -> list[dict]:
+    """What the judge runs for *lab*, in the source's order (see :mod:`course.judge`).
+
+    Instructor cells (setup, knobs, and every check, public and hidden) run in the judge as
+    the course wrote them. In a cell with a solution region, each top-level statement that
+    touches the region is the learner's: the names it binds (in the solution and in the
+    stub) are fetched from the sandbox; the cell's other statements run in the judge."""
+    at = {c["src"]: k for k, c in enumerate(cells) if c["role"] != "learner" and "src" in c}
+    steps: list[dict] = []
+
+    def run(source: str, cell=None) -> None:
+        if cell is None and steps and steps[-1]["kind"] == "run" and steps[-1]["cell"] is None:
+            steps[-1]["source"] += "\n" + source
+        else:
+            steps.append({"kind": "run", "source": source, "cell": cell})
+
+    def bind(names) -> None:
+        names = sorted(n for n in names if n)
+        if steps and steps[-1]["kind"] == "bind":
+            steps[-1]["names"] = sorted(set(steps[-1]["names"]) | set(names))
+        elif names:
+            steps.append({"kind": "bind", "names": names})
+
+    for i, cell in enumerate(lab.cells):
+        if cell.kind != "code":
+            continue
+        if CHECK_TAGS & set(cell.tags):
+            if i in at:
+                steps.append({"kind": "run", "source": cell.source, "cell": at[i]})
+            continue
+        if not cell.has_solution:
+            run(cell.source)
+            continue
+        lines = cell.source.splitlines()
+        region: set[int] = set()   # 1-based lines inside a solution region, markers included
+        stub: list[str] = []
+        inside = False
+        for n, line in enumerate(lines, start=1):
+            bare = line.strip()
+            if bare.startswith(BEGIN):
+                inside = True
+            if inside:
+                region.add(n)
+            if bare.startswith(END):
+                inside = False
+            if bare.startswith(STUB):
+                region.add(n)
+                indent = line[:len(line) - len(line.lstrip())]
+                stub.append(indent + bare[len(STUB):].lstrip())
+        tree = ast.parse(cell.source)
+        for node in tree.body:
+            first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            span = set(range(first, (node.end_lineno or node.lineno) + 1))
+            if span & region:
+                bind(_bound_names(node))
+            else:
+                run("\n".join(lines[first - 1:node.end_lineno]))
+        if stub:   # names a stub binds at top level (``### STUB answer = None``)
+            try:
+                bind(set().union(*(_bound_names(n) for n in ast.parse(
+                    "\n".join(s for s in stub if s == s.lstrip())).body)))
+            except SyntaxError:
+                pass
+    return steps

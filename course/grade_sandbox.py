@@ -84,7 +84,7 @@ class Sandbox:
         (self.runtime / "course").mkdir(parents=True)
         shutil.copytree(ROOT / "labs", self.runtime / "labs",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        for name in ("__init__.py", "sandbox_runner.py"):
+        for name in ("__init__.py", "sandbox_runner.py", "grade_rpc.py"):
             shutil.copy2(ROOT / "course" / name, self.runtime / "course" / name)
         for path in [self.runtime, *self.runtime.rglob("*")]:
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
