@@ -108,6 +108,7 @@ class Submission:
     checks: dict = field(default_factory=dict)  # exercise -> list of reports
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    timing: dict = field(default_factory=dict)   # where the time went (runner, judge)
 
 
 # --------------------------------------------------------------------------- grading one
@@ -216,6 +217,8 @@ def _grade_one(sub: Submission, labs, lab_name, limits: Limits, partial: bool, s
         with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
             run = _run(cells, limits, Path(tmp), steps=steps)
     _score(sub, lab, cells, run, limits, partial)
+    sub.timing = {k: run[k] for k in ("runner_seconds", "judge_seconds", "judge_messages")
+                  if k in run}
     return sub
 
 
@@ -442,7 +445,7 @@ def grade(submissions: Path, out: Path, *, lab: str | None = None, timeout: floa
         _write_atomic(out / "gradebook.csv", buf.getvalue())
         _write_atomic(out / "results.json", json.dumps(
             [{"student": s.student, "submission": s.path.name, "lab": s.lab, "status": s.status,
-              "seconds": round(s.seconds, 3), "notes": s.notes, "errors": s.errors,
+              "seconds": round(s.seconds, 3), "timing": s.timing, "notes": s.notes, "errors": s.errors,
               "rows": [r.__dict__ for r in s.rows], "checks": s.checks} for s in results],
             indent=1, default=str))
         took = time.perf_counter() - start

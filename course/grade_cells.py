@@ -5,6 +5,7 @@ checks after the public ones). Used by :mod:`course.grade`."""
 from __future__ import annotations
 
 import ast
+import builtins
 import sys
 from pathlib import Path
 
@@ -162,38 +163,55 @@ def _bound_names(tree: ast.AST) -> set[str]:
     return out
 
 
+def _loaded_names(tree: ast.AST) -> set[str]:
+    """The module-level names *tree* reads (in its own code or in functions, lambdas and
+    comprehensions it defines, but not their local variables)."""
+    import symtable
+    try:
+        table = symtable.symtable(ast.unparse(tree), "<cell>", "exec")
+    except SyntaxError:
+        return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    out: set[str] = set()
+    stack = [table]
+    while stack:
+        t = stack.pop()
+        for sym in t.get_symbols():
+            if not sym.is_referenced():
+                continue
+            if t.get_type() == "module" or sym.is_global() or (
+                    sym.is_free() and False):
+                out.add(sym.get_name())
+        stack.extend(t.get_children())
+    # ``x += 1`` reads x too
+    out |= {n.target.id for n in ast.walk(tree)
+            if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
+    return out
+
+
 def build_judge_steps(lab: Lab, cells: list[dict]) -> list[dict]:
     """What the judge runs for *lab*, in the source's order (see :mod:`course.judge`).
 
     Instructor cells (setup, knobs, and every check, public and hidden) run in the judge as
     the course wrote them. In a cell with a solution region, each top-level statement that
     touches the region is the learner's: the names it binds (in the solution and in the
-    stub) are fetched from the sandbox; the cell's other statements run in the judge."""
+    stub) are fetched from the sandbox; the cell's other statements run in the judge.
+
+    The judge runs only what the checks need: going backwards from the checks, a
+    statement of an instructor cell is kept when it is an import, binds a name a kept
+    statement reads, or is anything but a plain definition (``def``, ``class``, ``name =
+    value``) and reads such a name other than a builtin, a module or a function (a call, a
+    loop or an assignment to an item or attribute may change it). A figure, a table or a
+    run shown for the learner and used by no check is skipped."""
     at = {c["src"]: k for k, c in enumerate(cells) if c["role"] != "learner" and "src" in c}
-    steps: list[dict] = []
-
-    def run(source: str, cell=None) -> None:
-        if cell is None and steps and steps[-1]["kind"] == "run" and steps[-1]["cell"] is None:
-            steps[-1]["source"] += "\n" + source
-        else:
-            steps.append({"kind": "run", "source": source, "cell": cell})
-
-    def bind(names) -> None:
-        names = sorted(n for n in names if n)
-        if steps and steps[-1]["kind"] == "bind":
-            steps[-1]["names"] = sorted(set(steps[-1]["names"]) | set(names))
-        elif names:
-            steps.append({"kind": "bind", "names": names})
+    items: list[dict] = []   # statements: {"kind": run|bind|check, "source"|"names", ...}
+    defined: set[str] = set(dir(builtins))   # names a statement cannot change by reading them
 
     for i, cell in enumerate(lab.cells):
         if cell.kind != "code":
             continue
         if CHECK_TAGS & set(cell.tags):
             if i in at:
-                steps.append({"kind": "run", "source": cell.source, "cell": at[i]})
-            continue
-        if not cell.has_solution:
-            run(cell.source)
+                items.append({"kind": "check", "source": cell.source, "cell": at[i]})
             continue
         lines = cell.source.splitlines()
         region: set[int] = set()   # 1-based lines inside a solution region, markers included
@@ -211,18 +229,70 @@ def build_judge_steps(lab: Lab, cells: list[dict]) -> list[dict]:
                 region.add(n)
                 indent = line[:len(line) - len(line.lstrip())]
                 stub.append(indent + bare[len(STUB):].lstrip())
-        tree = ast.parse(cell.source)
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:   # magics: the cell as one statement, always kept
+            items.append({"kind": "run", "source": cell.source, "keep": True, "plain": False,
+                          "binds": set(), "loads": set()})
+            continue
         for node in tree.body:
             first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
             span = set(range(first, (node.end_lineno or node.lineno) + 1))
             if span & region:
-                bind(_bound_names(node))
+                items.append({"kind": "bind", "names": _bound_names(node)})
             else:
-                run("\n".join(lines[first - 1:node.end_lineno]))
+                plain = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                                          ast.Import, ast.ImportFrom)) or (
+                    isinstance(node, (ast.Assign, ast.AnnAssign)) and all(
+                        all(isinstance(x, (ast.Name, ast.Tuple, ast.List, ast.Starred))
+                            for x in ast.walk(t) if isinstance(x, ast.expr))
+                        for t in (node.targets if isinstance(node, ast.Assign) else [node.target])))
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    defined.add(node.name)
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    defined.update(_bound_names(node))
+                items.append({"kind": "run", "source": "\n".join(lines[first - 1:node.end_lineno]),
+                              "binds": _bound_names(node), "loads": _loaded_names(node),
+                              "plain": plain,
+                              "keep": isinstance(node, (ast.Import, ast.ImportFrom))})
         if stub:   # names a stub binds at top level (``### STUB answer = None``)
             try:
-                bind(set().union(*(_bound_names(n) for n in ast.parse(
-                    "\n".join(s for s in stub if s == s.lstrip())).body)))
+                names = set().union(*(_bound_names(n) for n in ast.parse(
+                    "\n".join(x for x in stub if x == x.lstrip())).body))
+            except SyntaxError:
+                names = set()
+            if names:
+                items.append({"kind": "bind", "names": names})
+    # backwards: what the checks need
+    needed: set[str] = set()
+    kept: list[bool] = [False] * len(items)
+    for j in range(len(items) - 1, -1, -1):
+        item = items[j]
+        if item["kind"] == "check":
+            try:
+                needed |= _loaded_names(ast.parse(item["source"]))
             except SyntaxError:
                 pass
+            kept[j] = True
+        elif item["kind"] == "bind":
+            kept[j] = True          # cheap: names only (and the learner's, always fetched)
+        elif item["keep"] or (item["binds"] & needed) or (
+                not item["plain"] and (item["loads"] - defined) & needed):
+            kept[j] = True
+            needed |= item["loads"]
+    steps: list[dict] = []
+    for item, keep in zip(items, kept):
+        if not keep:
+            continue
+        if item["kind"] == "check":
+            steps.append({"kind": "run", "source": item["source"], "cell": item["cell"]})
+        elif item["kind"] == "bind":
+            if steps and steps[-1]["kind"] == "bind":
+                steps[-1]["names"] = sorted(set(steps[-1]["names"]) | item["names"])
+            else:
+                steps.append({"kind": "bind", "names": sorted(item["names"])})
+        elif steps and steps[-1]["kind"] == "run" and steps[-1]["cell"] is None:
+            steps[-1]["source"] += "\n" + item["source"]
+        else:
+            steps.append({"kind": "run", "source": item["source"], "cell": None})
     return steps

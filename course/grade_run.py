@@ -241,7 +241,10 @@ def _run(cells: list[dict], limits: Limits, workdir: Path, sandbox=None, uid: in
                 break
             before = [s for s in steps if s.get("cell") is None or s["cell"] < (
                 result.get("_later", {}).get("stopped_cell") or len(cells))]
+            result["runner_seconds"] = round(time.monotonic() - (final - whole), 3)
             _judge(proc, before, limits, final, result, rest)
+            result["judge_seconds"] = round(time.monotonic() - (final - whole)
+                                            - result["runner_seconds"], 3)
         finally:
             _stop(proc)
         break

@@ -21,6 +21,7 @@ import json
 import os
 import resource
 import sys
+import time
 
 from course.grade_rpc import Endpoint, SubmissionGone
 
@@ -68,6 +69,7 @@ def main() -> int:
         outputs.clear()
         shell._last_traceback = ""
         send(event="start", cell=index)
+        began = time.perf_counter()
         error = None
         if step["kind"] == "bind":
             for name in step["names"]:
@@ -95,7 +97,8 @@ def main() -> int:
         if endpoint.gone:   # the channel broke: nothing from this step on is trusted
             reports = []
         send(event="end", cell=index, error=error, reports=reports,
-             gone=endpoint.gone, messages=endpoint.messages)
+             gone=endpoint.gone, messages=endpoint.messages,
+             seconds=round(time.perf_counter() - began, 3))
     send(event="done", messages=endpoint.messages)
     os._exit(0)
 
