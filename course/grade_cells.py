@@ -163,6 +163,35 @@ def _bound_names(tree: ast.AST) -> set[str]:
     return out
 
 
+def _changed_names(tree: ast.AST) -> set[str]:
+    """Names whose value *tree* changes in place at top level: ``X[k] = v``, ``X.a = v``,
+    ``X[k] += v``, ``X.update(...)`` (a learner who edits a structure the lab made)."""
+    def base(node):
+        while isinstance(node, (ast.Subscript, ast.Attribute)):
+            node = node.value
+        return node.id if isinstance(node, ast.Name) else None
+
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            break
+        targets = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        elif isinstance(node, ast.Delete):
+            targets = node.targets
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            targets = [node.func.value] if isinstance(node.func.value, (ast.Name, ast.Subscript,
+                                                                         ast.Attribute)) else []
+            targets = [ast.Subscript(value=t, slice=t) for t in targets]
+        for t in targets:
+            if isinstance(t, (ast.Subscript, ast.Attribute)) and base(t):
+                out.add(base(t))
+    return out
+
+
 def _loaded_names(tree: ast.AST) -> set[str]:
     """The module-level names *tree* reads (in its own code or in functions, lambdas and
     comprehensions it defines, but not their local variables)."""
@@ -233,13 +262,14 @@ def build_judge_steps(lab: Lab, cells: list[dict]) -> list[dict]:
             tree = ast.parse(cell.source)
         except SyntaxError:   # magics: the cell as one statement, always kept
             items.append({"kind": "run", "source": cell.source, "keep": True, "plain": False,
-                          "binds": set(), "loads": set()})
+                          "binds": set(), "loads": set(), "src": i})
             continue
         for node in tree.body:
             first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
             span = set(range(first, (node.end_lineno or node.lineno) + 1))
             if span & region:
-                items.append({"kind": "bind", "names": _bound_names(node)})
+                items.append({"kind": "bind", "names": _bound_names(node)
+                              | (_changed_names(node) - defined)})
             else:
                 plain = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
                                           ast.Import, ast.ImportFrom)) or (
@@ -253,7 +283,7 @@ def build_judge_steps(lab: Lab, cells: list[dict]) -> list[dict]:
                     defined.update(_bound_names(node))
                 items.append({"kind": "run", "source": "\n".join(lines[first - 1:node.end_lineno]),
                               "binds": _bound_names(node), "loads": _loaded_names(node),
-                              "plain": plain,
+                              "plain": plain, "src": i,
                               "keep": isinstance(node, (ast.Import, ast.ImportFrom))})
         if stub:   # names a stub binds at top level (``### STUB answer = None``)
             try:
@@ -263,23 +293,30 @@ def build_judge_steps(lab: Lab, cells: list[dict]) -> list[dict]:
                 names = set()
             if names:
                 items.append({"kind": "bind", "names": names})
-    # backwards: what the checks need
+    # backwards: what the checks need (again until nothing changes: a function may read a
+    # name defined after it)
     needed: set[str] = set()
     kept: list[bool] = [False] * len(items)
-    for j in range(len(items) - 1, -1, -1):
-        item = items[j]
+    for item, n in zip(items, range(len(items))):
         if item["kind"] == "check":
             try:
                 needed |= _loaded_names(ast.parse(item["source"]))
             except SyntaxError:
                 pass
-            kept[j] = True
+            kept[n] = True
         elif item["kind"] == "bind":
-            kept[j] = True          # cheap: names only (and the learner's, always fetched)
-        elif item["keep"] or (item["binds"] & needed) or (
-                not item["plain"] and (item["loads"] - defined) & needed):
-            kept[j] = True
-            needed |= item["loads"]
+            kept[n] = True          # cheap: names only (and the learner's, always fetched)
+    changed = True
+    while changed:
+        changed = False
+        for j in range(len(items) - 1, -1, -1):
+            item = items[j]
+            if kept[j] or item["kind"] != "run":
+                continue
+            if item["keep"] or (item["binds"] & needed) or (
+                    not item["plain"] and (item["loads"] - defined) & needed):
+                kept[j] = changed = True
+                needed |= item["loads"]
     steps: list[dict] = []
     for item, keep in zip(items, kept):
         if not keep:
@@ -291,8 +328,10 @@ def build_judge_steps(lab: Lab, cells: list[dict]) -> list[dict]:
                 steps[-1]["names"] = sorted(set(steps[-1]["names"]) | item["names"])
             else:
                 steps.append({"kind": "bind", "names": sorted(item["names"])})
-        elif steps and steps[-1]["kind"] == "run" and steps[-1]["cell"] is None:
+        elif steps and steps[-1]["kind"] == "run" and steps[-1]["cell"] is None \
+                and steps[-1]["src"] == item["src"]:   # one step per cell, as in a notebook
             steps[-1]["source"] += "\n" + item["source"]
         else:
-            steps.append({"kind": "run", "source": item["source"], "cell": None})
+            steps.append({"kind": "run", "source": item["source"], "cell": None,
+                          "src": item["src"]})
     return steps

@@ -326,6 +326,9 @@ def _judge(runner, steps: list[dict], limits: Limits, final: float, result: dict
             for k, end in judged["ends"].items():
                 if k >= 0:
                     result["ends"][k] = end
+                elif end.get("error"):   # an instructor cell failed in the judge: the log's
+                    result.setdefault("judge_errors", []).append(
+                        f"{end['error']['ename']}: {end['error']['evalue']}"[:300])
             result["judge_messages"] = max([e.get("messages", 0) for e in judged["ends"].values()]
                                            or [0])
         finally:
