@@ -62,10 +62,10 @@ MAX_DEPTH = 60
 MAX_NODES = 200_000
 MAX_TEXT = 2_000   # exception messages, reprs, names
 #: dicts, lists and sets the judge passes stay in step on both sides up to this many and size
-MAX_SHARED = 200
+MAX_SHARED = 500_000
 MAX_SHARED_BYTES = 200_000
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}\Z")
-QUALNAME = re.compile(r"labs(\.[A-Za-z][A-Za-z0-9_]*)*:[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+QUALNAME = re.compile(r"labs(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 OPS = {"get", "call", "getattr", "send", "throw", "close", "op"}
 UNARY = {"len", "iter", "next", "bool", "repr"}
 BINARY = {"getitem", "contains"}
@@ -136,6 +136,29 @@ _NEVER = (types.ModuleType, types.FrameType, types.CodeType, types.TracebackType
           types.CellType, types.CoroutineType, types.AsyncGeneratorType)
 
 
+def _constants() -> dict[int, str]:
+    """Bare ``object()`` sentinels of the loaded labs modules, by id (``_MISSING``...)."""
+    import sys
+    out = {}
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is None or not (mod_name == "labs" or mod_name.startswith("labs.")):
+            continue
+        for key, value in list(vars(mod).items()):
+            if type(value) is object:
+                out.setdefault(id(value), f"{mod_name}:{key}")
+    return out
+
+
+def _resolve_const(name):
+    if not isinstance(name, str) or not re.fullmatch(r"labs(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ProtocolError("a bad $const")
+    mod, key = name.split(":")
+    value = getattr(importlib.import_module(mod), key, None)
+    if type(value) is not object:
+        raise ProtocolError("$const names no sentinel of labs")
+    return value
+
+
 class _Local:
     """The objects this side exported as handles, by number (same object, same number)."""
 
@@ -177,7 +200,7 @@ class Endpoint:
         # shared containers: number -> object, id(object) -> number, last encoding sent/seen
         self.shared: dict[int, object] = {}
         self.shared_numbers: dict[int, int] = {}
-        self.shared_last: dict[int, str] = {}
+        self.dirty: set[int] = set()   # sandbox: shared copies the learner changed
         self.mine = "$ref" if side == "sandbox" else "$jref"     # handles this side exports
         self.theirs = "$jref" if side == "sandbox" else "$ref"
         self.messages = 0
@@ -242,16 +265,16 @@ class Endpoint:
     # ------------------------------------------------------------------ shared containers
 
     def _changed_shared(self) -> dict:
+        """The sandbox's copies of shared containers changed since the last message."""
+        if self.side != "sandbox" or not self.dirty:
+            return {}
         out = {}
-        for n, obj in self.shared.items():
+        for n in sorted(self.dirty):
             try:
-                enc = self._encode_container(obj)
-                text = json.dumps(enc, sort_keys=True, separators=(",", ":"), allow_nan=False)
+                out[str(n)] = self._encode_container(self.shared[n])
             except (ValueError, TypeError, RecursionError):
                 continue
-            if self.shared_last.get(n) != text:
-                self.shared_last[n] = text
-                out[str(n)] = enc
+        self.dirty.clear()
         return out
 
     def _encode_container(self, obj):
@@ -263,16 +286,13 @@ class Endpoint:
         return {"$set": [self._enc(v, 2, budget) for v in obj]}
 
     def _apply_sync(self, sync) -> None:
-        if not isinstance(sync, dict):
-            raise ProtocolError("sync must be an object")
+        if not isinstance(sync, dict) or self.side != "judge":
+            raise ProtocolError("sync must be an object, from the sandbox")
         for key, enc in sync.items():
             if not key.isdigit() or int(key) not in self.shared:
                 raise ProtocolError("sync of an unknown container")
-            n = int(key)
-            obj = self.shared[n]
             value = self.decode(enc)
-            _replace(obj, value)
-            self.shared_last[n] = json.dumps(enc, sort_keys=True, separators=(",", ":"))
+            _replace(self.shared[int(key)], value)
 
     # ------------------------------------------------------------------ encoding
 
@@ -302,23 +322,27 @@ class Endpoint:
             return {self.theirs: object.__getattribute__(v, "_n")}
         if isinstance(v, types.FunctionType) and getattr(v, "__remote__", None) is self:
             return {self.theirs: v.__remote_n__}
-        if self.side == "judge" and t in (dict, list, set) and depth == 1 \
-                and len(self.shared) < MAX_SHARED:
+        if self.side == "judge" and t in (dict, list, set) and depth == 1:
             shared = self._share(v, budget)
             if shared is not None:
                 return shared
-        if t is list:
+        if t is list or t is _TRACKED[list]:
             return [self._enc(x, depth + 1, budget) for x in v]
-        if t is dict:
+        if t is dict or t is _TRACKED[dict]:
             return self._dict(v, depth, budget)
         if t is tuple:
             return {"$tuple": [self._enc(x, depth + 1, budget) for x in v]}
-        if t is set or t is frozenset:
-            return {"$set" if t is set else "$frozenset": [self._enc(x, depth + 1, budget) for x in v]}
+        if t is set or t is frozenset or t is _TRACKED[set]:
+            return {"$frozenset" if t is frozenset else "$set":
+                    [self._enc(x, depth + 1, budget) for x in v]}
         if t is bytes:
             return {"$bytes": base64.b64encode(v).decode()}
         if isinstance(v, BaseException):
             return self._encode_exc(v)
+        if t is object:
+            const = _constants().get(id(v))
+            if const:
+                return {"$const": const}
         if self.side == "sandbox":
             if isinstance(v, type) or isinstance(v, (types.FunctionType, types.BuiltinFunctionType)):
                 ln = _labs_name(v)
@@ -359,16 +383,16 @@ class Endpoint:
         return out
 
     def _share(self, v, budget):
+        """A dict, list or set of the judge's, sent with a number: the sandbox keeps its copy
+        under that number and sends it back whenever the learner's code changes it."""
         enc = self._encode_container(v)
-        text = json.dumps(enc, sort_keys=True, separators=(",", ":"), allow_nan=False)
         n = self.shared_numbers.get(id(v))
         if n is None:
-            if len(text) > MAX_SHARED_BYTES:
-                return None     # too big to keep in step: sent by value
+            if len(self.shared) >= MAX_SHARED:
+                return None
             n = len(self.shared) + 1
             self.shared[n] = v
             self.shared_numbers[id(v)] = n
-        self.shared_last[n] = text
         return {"$shared": n, "value": enc}
 
     def _encode_obj(self, v, name, depth, budget):
@@ -393,8 +417,19 @@ class Endpoint:
                 raise ValueError
         except Exception:
             args = [str(e)[:MAX_TEXT]]
-        return {"$exc": name or f"other:{t.__name__}"[:100], "args": args,
-                "msg": str(e)[:MAX_TEXT]}
+        state = {}
+        for key, value in list(getattr(e, "__dict__", {}).items())[:20]:
+            if isinstance(key, str) and NAME.match(key):
+                try:
+                    state[key] = self._enc(value, 1, [1000])
+                except Exception:
+                    pass
+        try:
+            msg = str(e)[:MAX_TEXT]
+        except Exception:
+            msg = "?"
+        return {"$exc": name or f"other:{t.__name__}"[:100], "args": args, "msg": msg,
+                "state": state}
 
     # ------------------------------------------------------------------ decoding
 
@@ -445,6 +480,8 @@ class Endpoint:
                 raise ProtocolError("bad $bytes") from None
         if tag == "$exc":
             return self._decode_exc(d)
+        if tag == "$const" and len(d) == 1:
+            return _resolve_const(body)
         if tag == "$fn" and len(d) == 1:
             return _resolve(body)
         if tag == "$enum" and set(d) == {"$enum", "name"}:
@@ -470,19 +507,18 @@ class Endpoint:
                 except (AttributeError, TypeError):
                     raise ProtocolError(f"cannot set {key!r} on {body}") from None
             return obj
-        if tag == "$shared" and self.side == "sandbox":
+        if tag == "$shared" and self.side == "sandbox" and set(d) == {"$shared", "value"}:
             n = body
-            if not isinstance(n, int) or isinstance(n, bool) or n < 1 or n > MAX_NODES:
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1 or n > MAX_SHARED:
                 raise ProtocolError("bad $shared")
-            value = self._dec(d.get("value"), depth + 1, budget) if "value" in d else None
+            value = self._dec(d["value"], depth + 1, budget)
+            if not isinstance(value, (dict, list, set)):
+                raise ProtocolError("a shared container that is not one")
+            tracked = _track(value, n, self.dirty)
             if n not in self.shared:
-                if not isinstance(value, (dict, list, set)):
-                    raise ProtocolError("a new shared container without its value")
-                self.shared[n] = value
-            elif value is not None:
-                _replace(self.shared[n], value)
-            if "value" in d:
-                self.shared_last[n] = json.dumps(d["value"], sort_keys=True, separators=(",", ":"))
+                self.shared[n] = tracked
+            else:
+                _replace(self.shared[n], tracked, quiet=True)
             return self.shared[n]
         if tag == self.mine and len(d) == 1:
             return self.local.get(body)
@@ -491,7 +527,8 @@ class Endpoint:
         raise ProtocolError(f"an unknown tag {tag!r:.40}")
 
     def _decode_exc(self, d):
-        if set(d) - {"$exc", "args", "msg"} or not isinstance(d.get("args", []), list):
+        if set(d) - {"$exc", "args", "msg", "state"} or not isinstance(d.get("args", []), list) \
+                or not isinstance(d.get("state", {}), dict):
             raise ProtocolError("bad $exc")
         msg = d.get("msg", "")
         if not isinstance(msg, str):
@@ -502,6 +539,9 @@ class Endpoint:
             try:
                 err = cls.__new__(cls, *args)
                 Exception.__init__(err, *args)
+                for key, value in d.get("state", {}).items():
+                    if isinstance(key, str) and NAME.match(key):
+                        object.__setattr__(err, key, self._dec(value, 1, [1000]))
                 return err
             except Exception:
                 pass
@@ -634,7 +674,8 @@ class Endpoint:
             raise SystemExit(f"bad request from the judge: {bad}")
         try:
             result = self._perform(op, target, name, args, kwargs, value)
-            reply = {"re": msg["id"], "ok": self.encode(result)}
+            reply = {"re": msg["id"], "ok": self.encode_arg(result) if self.side == "judge"
+                     else self.encode(result)}
         except SubmissionGone:
             raise
         except BaseException as err:   # the learner's (or the library's) exception, by value
@@ -688,6 +729,11 @@ class Endpoint:
                 return target[args[0]]
             if kind == "contains" and len(args) == 1:
                 return args[0] in target
+            if kind == "enter" and not args:
+                return target.__enter__()
+            if kind == "exit" and len(args) == 1:
+                err = args[0] if isinstance(args[0], BaseException) else None
+                return bool(target.__exit__(type(err) if err else None, err, None))
             if kind == "setitem" and len(args) == 2:
                 target[args[0]] = args[1]
                 return None
@@ -722,17 +768,57 @@ class _IterAsGen:
         pass
 
 
-def _replace(obj, value) -> None:
-    if isinstance(obj, dict) and isinstance(value, dict):
-        obj.clear()
-        obj.update(value)
-    elif isinstance(obj, list) and isinstance(value, list):
-        obj[:] = value
-    elif isinstance(obj, set) and isinstance(value, set):
-        obj.clear()
-        obj.update(value)
-    else:
+def _replace(obj, value, quiet: bool = False) -> None:
+    """Put *value*'s contents into *obj* (a shared container keeps its identity)."""
+    base = (dict if isinstance(obj, dict) else list if isinstance(obj, list)
+            else set if isinstance(obj, set) else None)
+    if base is None or not isinstance(value, base):
         raise ProtocolError("a shared container changed its type")
+    if base is dict:
+        dict.clear(obj)
+        dict.update(obj, value)
+    elif base is list:
+        list.__setitem__(obj, slice(None), value)
+    else:
+        set.clear(obj)
+        set.update(obj, value)
+
+
+def _tracked(base):
+    """A subclass of dict, list or set that marks its shared root changed on any mutation."""
+    names = {dict: ("__setitem__", "__delitem__", "clear", "pop", "popitem", "setdefault",
+                    "update", "__ior__"),
+             list: ("__setitem__", "__delitem__", "append", "extend", "insert", "pop", "remove",
+                    "clear", "sort", "reverse", "__iadd__", "__imul__"),
+             set: ("add", "discard", "remove", "pop", "clear", "update", "difference_update",
+                   "intersection_update", "symmetric_difference_update", "__ior__", "__iand__",
+                   "__isub__", "__ixor__")}[base]
+    ns = {"__slots__": ("_root", "_dirty")}
+    for name in names:
+        def method(self, *a, _m=getattr(base, name), **k):
+            self._dirty.add(self._root)
+            return _m(self, *a, **k)
+        method.__name__ = name
+        ns[name] = method
+    return type(f"shared_{base.__name__}", (base,), ns)
+
+
+_TRACKED = {base: _tracked(base) for base in (dict, list, set)}
+
+
+def _track(value, root: int, dirty: set):
+    """*value* with every dict, list and set in it (at any depth) tracked for *root*."""
+    t = type(value)
+    if t is dict:
+        out = _TRACKED[dict]((k, _track(v, root, dirty)) for k, v in value.items())
+    elif t is list:
+        out = _TRACKED[list](_track(v, root, dirty) for v in value)
+    elif t is set:
+        out = _TRACKED[set](value)
+    else:
+        return value
+    out._root, out._dirty = root, dirty
+    return out
 
 
 def _unwrap_step(result):
@@ -791,6 +877,12 @@ class _Proxy:
 
     def __len__(self):
         return self._op("len")
+
+    def __enter__(self):
+        return self._op("enter")
+
+    def __exit__(self, etype, err, tb):
+        return self._op("exit", err if isinstance(err, Exception) else None)
 
     def __iter__(self):
         return self._op("iter")
