@@ -14,12 +14,13 @@ What it does with each ``*.ipynb`` in SUBMISSIONS_DIR (and below it):
    by the instructor's original from the lab source (a learner who edited or deleted a
    check cell is graded with the original) and each exercise's hidden checks right after
    its public ones;
-3. runs it in a fresh process of its own (``course/sandbox_runner.py``): IPython's shell,
-   no network (an empty network namespace with ``unshare -n`` when available, and the
-   socket layer refusing IP connections always), a memory cap, an output cap, and a
-   per-cell timeout enforced from outside;
-4. reads the check reports of the instructor's cells only (a learner cannot print a fake
-   report) and scores each exercise.
+3. runs the learner's cells (no check cell) in a sandbox of its own
+   (``course/sandbox_runner.py`` in ``course/grade_sandbox.py``'s bubblewrap container): no
+   network, a memory cap, an output cap, and a per-cell timeout enforced from outside;
+4. runs the lab's own cells and every check in the judge (``course/judge.py``, a clean
+   process with no learner code), which calls the learner's functions and fetches the
+   learner's values over the sandbox's channel (``course/grade_rpc.py``), and scores each
+   exercise from the judge's reports only.
 
 Scoring rule: an exercise earns its full points when every one of its checks, public and
 hidden, passed; otherwise none. Checks are written to pin down one behaviour together,

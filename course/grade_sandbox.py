@@ -21,10 +21,10 @@ What a submission's process gets (and why):
   Wall-clock limits per cell and per submission are enforced by the grader, which kills
   bwrap (and so the whole namespace).
 
-Not covered (said on the instructors page): the learner's code still runs in the same
-process as the checks it is graded by, so a determined learner can patch ``labs.Checks``
-inside that process; the grader therefore trusts only reports of the instructor's own cells
-and exact event order, but a forged report inside the process is not yet impossible.
+Verdicts are not decided here: only the learner's cells run in the sandbox, and the
+checks run in the grader's judge (:mod:`course.judge`), which reaches the learner's values
+and functions over the runner's channel (:mod:`course.grade_rpc`). No check's source or
+expected value enters the sandbox.
 
 Needs Debian's ``bubblewrap`` (installed by ``scripts/install --test``) and util-linux's
 ``setpriv`` and ``prlimit``. Without them the grader refuses to run unless the instructor
