@@ -188,10 +188,12 @@ def test_a_forged_pass_is_not_a_pass(judged, name):
 
 @pytest.mark.parametrize("name", FORGERS)
 def test_partial_credit_cannot_be_forged_either(judged, name):
-    """--partial with a patched CheckReport.passed gave 3800/10 before the judge."""
-    for exercise in ("ch42-double", "ch42-total"):
+    """--partial with a patched CheckReport.passed gave 3800/10 before the judge. Now each
+    gets at most what its honest wrong answers earn: ``double`` adding 2 passes the public
+    check double(2) == 4 and fails the hidden one (1 of 2 points); ``total = 7`` is a whole number but not 6 (1.5 of 3)."""
+    for exercise, honest in (("ch42-double", 1.0), ("ch42-total", 1.5)):
         row = judged["books"]["partial"][(name, exercise)]
-        assert float(row["points"]) == 0 and row["status"] != "passed", row
+        assert float(row["points"]) <= honest and row["status"] != "passed", row
 
 
 def test_the_solved_control_passes(judged):
