@@ -21,6 +21,7 @@ from pathlib import Path
 __all__ = ['Limits', 'network_isolation']
 
 ROOT = Path(__file__).resolve().parent.parent
+FIRST_UID = 61000
 
 
 # --------------------------------------------------------------------------- isolation
@@ -242,7 +243,7 @@ def _run(cells: list[dict], limits: Limits, workdir: Path, sandbox=None, uid: in
             before = [s for s in steps if s.get("cell") is None or s["cell"] < (
                 result.get("_later", {}).get("stopped_cell") or len(cells))]
             result["runner_seconds"] = round(time.monotonic() - (final - whole), 3)
-            _judge(proc, before, limits, final, result, rest)
+            _judge(proc, before, limits, final, result, rest, sandbox, uid)
             result["judge_seconds"] = round(time.monotonic() - (final - whole)
                                             - result["runner_seconds"], 3)
         finally:
@@ -287,18 +288,34 @@ def _env(workdir: Path) -> dict:
             "LANG": "C.UTF-8"}
 
 
+#: the judge of the submission run as uid runs as uid + JUDGE_UID_OFFSET
+JUDGE_UID_OFFSET = 500
+
+
 def _judge(runner, steps: list[dict], limits: Limits, final: float, result: dict,
-           rest: bytes) -> None:
-    """Run the judge on *steps*, talking to *runner* over its channel; keep its reports."""
+           rest: bytes, sandbox=None, uid: int | None = None) -> None:
+    """Run the judge on *steps*, talking to *runner* over its channel; keep its reports.
+
+    With a sandbox, the judge runs in a bubblewrap container of its own (the same read-only
+    runtime, its own empty folder, as a uid of its own): it holds no learner code, and the
+    data it rebuilds from the learner's answers meets only the clean library."""
     import base64
     import tempfile
     rfd, wfd = runner.stdout.fileno(), runner.stdin.fileno()
     with tempfile.TemporaryDirectory(prefix="judge-") as tmp:
-        env = _env(Path(tmp))
-        proc = subprocess.Popen([sys.executable, "-m", "course.judge"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp,
-                                env=env, start_new_session=True, bufsize=0,
-                                pass_fds=(rfd, wfd))
+        if sandbox is not None:
+            juid = (uid if uid is not None else FIRST_UID) + JUDGE_UID_OFFSET
+            cpu = int(limits.timeout * (len(steps) + 2) + 60)
+            cmd = sandbox.command(sandbox.workdir(juid), juid, memory_mb=limits.memory_mb,
+                                  cpu_seconds=cpu, processes=limits.processes,
+                                  module="course.judge")
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+            cwd = None
+        else:
+            cmd, env, cwd = [sys.executable, "-m", "course.judge"], _env(Path(tmp)), tmp
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=cwd, env=env,
+                                start_new_session=True, bufsize=0, pass_fds=(rfd, wfd))
         try:
             job = {"steps": steps, "rfd": rfd, "wfd": wfd, "memory_mb": limits.memory_mb,
                    "initial": base64.b64encode(rest).decode()}
