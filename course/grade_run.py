@@ -148,7 +148,8 @@ def _follow(proc, n: int, limits: Limits, final: float, result: dict, index: lis
         if kind == "ready" and not ready and current is None and expected == 0:
             ready = True
             deadline = time.monotonic() + limits.timeout
-        elif kind == "start" and ready and current is None and cell == expected:
+        elif kind == "start" and ready and current is None and cell == expected \
+                and type(cell) is int and cell < n:
             current = cell
             deadline = time.monotonic() + limits.timeout
         elif kind == "end" and current is not None and cell == current:

@@ -184,6 +184,7 @@ def test_a_forged_pass_is_not_a_pass(judged, name):
     for exercise in ("ch42-double", "ch42-total"):
         row = judged["books"]["all"][(name, exercise)]
         assert row["status"] != "passed" and float(row["points"]) == 0, row
+        assert "grader failed" not in row["detail"], row
 
 
 @pytest.mark.parametrize("name", FORGERS)
