@@ -16,12 +16,15 @@ own :class:`labs.Checks` produce reports: nothing the sandbox sends can become a
 
 from __future__ import annotations
 
+import ast
 import base64
+import builtins
 import json
 import os
 import resource
 import sys
 import time
+import traceback
 
 from course.grade_rpc import Endpoint, SubmissionGone
 
@@ -36,6 +39,43 @@ class _Quiet:
 
     def spend(self, n: int) -> None:
         pass
+
+
+class _Shell:
+    """Runs a cell as a notebook does (the value of a last expression is shown) and keeps
+    the check reports shown, by ``display()`` or as that value; nothing else is rendered."""
+
+    def __init__(self, outputs: list):
+        self.outputs = outputs
+        self.user_ns = {"__name__": "__main__", "__builtins__": builtins,
+                        "display": self.display}
+
+    def show(self, value) -> None:
+        if value is None:
+            return
+        bundle = None
+        method = getattr(type(value), "_repr_mimebundle_", None)
+        if method is not None:
+            bundle = method(value)
+        if isinstance(bundle, dict) and CHECK_MIME in bundle:
+            self.outputs.append({CHECK_MIME: bundle[CHECK_MIME]})
+
+    def display(self, *objs, raw: bool = False, **kwargs) -> None:
+        for obj in objs:
+            if raw and isinstance(obj, dict):
+                if CHECK_MIME in obj:
+                    self.outputs.append({CHECK_MIME: obj[CHECK_MIME]})
+            else:
+                self.show(obj)
+
+    def run_cell(self, source: str) -> None:
+        tree = ast.parse(source, "<cell>")
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        exec(compile(tree, "<cell>", "exec"), self.user_ns)
+        if last is not None:
+            self.show(eval(compile(last, "<cell>", "eval"), self.user_ns))
 
 
 def main() -> int:
@@ -55,19 +95,16 @@ def main() -> int:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     except (ValueError, OSError):
         pass
-    from course.sandbox_runner import _CappedText, _shell
+    from course.sandbox_runner import _CappedText
     outputs: list = []
     budget = _Quiet()
-    shell = _shell(budget, outputs)
-    # only the check bundle is worth computing here (no figures rendered for nobody)
-    shell.display_formatter.active_types = ["text/plain", CHECK_MIME]
+    shell = _Shell(outputs)   # plain exec: the instructor's cells need no IPython here
     sys.stdout = sys.stderr = _CappedText(budget)
     endpoint = Endpoint(int(job["rfd"]), int(job["wfd"]), "judge",
                         initial=base64.b64decode(job.get("initial", "")))
     send(event="ready", pid=os.getpid())
     for index, step in enumerate(job["steps"]):
         outputs.clear()
-        shell._last_traceback = ""
         send(event="start", cell=index)
         began = time.perf_counter()
         error = None
@@ -85,13 +122,10 @@ def main() -> int:
                                  "traceback": ""}
         else:
             try:
-                result = shell.run_cell(step["source"], store_history=False, silent=False)
-                failure = result.error_before_exec or result.error_in_exec
-            except BaseException as err:  # noqa: BLE001
-                failure = err
-            if failure is not None:
+                shell.run_cell(step["source"])
+            except BaseException as failure:  # noqa: BLE001  (SubmissionGone included)
                 error = {"ename": type(failure).__name__, "evalue": str(failure)[:1000],
-                         "traceback": shell._last_traceback[-3000:]}
+                         "traceback": traceback.format_exc()[-3000:]}
         reports = [dict(o[CHECK_MIME]) for o in outputs if CHECK_MIME in o] \
             if step.get("cell") is not None else []
         if endpoint.gone:   # the channel broke: nothing from this step on is trusted
