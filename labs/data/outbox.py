@@ -1,5 +1,5 @@
-"""A service's own database, the transactional outbox and its relay, crash points, and a
-checker for lost and duplicated events.
+"""A service's own database, the transactional outbox, a harness for its relay, crash
+points, and a checker for lost and duplicated events.
 
 Usage::
 
@@ -9,7 +9,7 @@ Usage::
         tx.add_event("order", order_id, "OrderPlaced", row)     # the outbox row
 
     bus = labs.Publisher(sim, broker, "order-events", outages=[(2_000, 3_000)])
-    labs.start_relay(sim, db, bus, interval=100)        # polls the outbox every 100 ms
+    labs.start_relay(sim, db, bus, step=my_relay, interval=100)   # your loop, every 100 ms
 
     labs.check_delivery(committed=ids, published=keys_in_log, applied=effects)
 
@@ -18,18 +18,25 @@ per service): tables of rows plus an ``outbox`` table, and a :meth:`~LocalDataba
 that commits all its writes or none. The *transactional outbox* (Richardson,
 microservices.io, "Transactional outbox") inserts the event into the outbox "as part of
 the local transaction", so the event exists exactly when the business change does. A
-*relay* then publishes outbox rows in order and marks them published; if it crashes
-between publishing and marking, it publishes the row again after the restart, so delivery
-is **at-least-once** and consumers must be idempotent. The outbox row's ``id`` is the
+*relay* then turns outbox rows into records on the broker. The outbox row's ``id`` is the
 event's identity downstream (Debezium's outbox event router also routes by the row's
-``id``, ``aggregatetype`` and ``aggregateid`` columns).
+``id``, ``aggregatetype`` and ``aggregateid`` columns); :meth:`OutboxRow.message` is the
+record value.
 
-The relay here *polls*: :func:`start_relay` registers it as a service ticked every
-*interval* ms (concurrency 1, so a slow tick delays the next instead of overlapping it).
-Log tailing (change data capture, e.g. Debezium reading PostgreSQL's WAL through the
-``pgoutput`` or ``decoderbufs`` logical decoding plug-in) has the same at-least-once
-contract with a smaller, load-independent delay; the lab approximates it with a small
-interval.
+**Polling relay.** :func:`start_relay` registers a relay as a service ticked every
+*interval* ms (concurrency 1, so a slow tick delays the next instead of overlapping it)
+and calls the *step* you give it once per poll; each poll is a query on the table
+(:attr:`LocalDatabase.queries`). The library ships only :func:`naive_relay`, the first
+version that marks rows before publishing them and loses events; writing the relay that
+loses nothing is the lab's exercise. The harness gives the step views of the database
+and publisher with crash points after each acknowledged publish and after each mark.
+
+**Log tailing.** :func:`start_log_tailing` is change data capture, a different
+algorithm: it never queries or marks the table, it reads the committed inserts from the
+database's log (:meth:`LocalDatabase.changes`; Debezium reads PostgreSQL's WAL through
+the ``pgoutput`` or ``decoderbufs`` logical decoding plug-in), keeps a position, retries
+each record until it is acknowledged, and saves its position periodically, so a crash
+replays what it sent since (at-least-once).
 
 A :class:`Publisher` stands for the broker client. During an *outage* a publish waits
 *timeout* ms and fails without appending (the broker is unreachable). With *ack_loss* the
@@ -55,15 +62,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..kernel.errors import ConfigError, _check_int, _check_number, _check_probability
+from ..kernel.messages import Response
 from ..observe.checkers import Violation
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..kernel.core import Simulation
     from ..messaging.broker import Broker
 
-__all__ = ["CrashCounterexample", "Crashed", "Crashes", "LocalDatabase", "OutboxRow",
-           "Published", "Publisher", "Transaction", "check_delivery", "relay_once",
-           "smallest_failing_crash_point", "start_relay"]
+__all__ = ["CrashCounterexample", "Crashed", "Crashes", "LocalDatabase", "LogTailer", "OutboxRow",
+           "Published", "Publisher", "Transaction", "check_delivery", "naive_relay",
+           "smallest_failing_crash_point", "start_log_tailing", "start_relay"]
 
 
 class Crashed(Exception):
@@ -111,6 +119,11 @@ class OutboxRow:
     payload: dict
     created_at: float
     published_at: float | None = None
+
+    def message(self) -> dict:
+        """The record value a relay publishes for this row (keyed by ``aggregate_id``)."""
+        return {"event_id": self.id, "type": self.type, "aggregate_id": self.aggregate_id,
+                "payload": self.payload, "created_at": self.created_at}
 
 
 class Transaction:
@@ -218,6 +231,14 @@ class LocalDatabase:
         out = [r for r in self.outbox if r.published_at is None]
         return out if limit is None else out[:limit]
 
+    def changes(self, since: int = 0) -> list[OutboxRow]:
+        """The committed outbox inserts after log position *since*, in commit order: what a
+        CDC connector reads from the database's log (not a query on the table). An outbox
+        row's id is its log position here."""
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise ConfigError(f"since must be a log position >= 0, got {since!r}.")
+        return self.outbox[since:]
+
     def mark_published(self, row_id: int) -> None:
         """Mark outbox row *row_id* as published (its own small transaction)."""
         if isinstance(row_id, bool) or not isinstance(row_id, int) or not 1 <= row_id <= len(self.outbox):
@@ -284,51 +305,244 @@ class Publisher:
         return Published(True, meta.offset, "")
 
 
-def relay_once(ctx, db: LocalDatabase, bus: Publisher, batch: int = 50,
-               crashes: Crashes = NO_CRASHES):
-    """One poll of the outbox: publish unpublished rows in order, mark each after its ack,
-    stop at the first failure (the next poll starts again from that row).
+class _Life:
+    """One relay tick's process: crash points fire here, and once it has died nothing it
+    does afterwards has an effect (a dead process cannot publish or mark)."""
 
-    Crash points: ``"relay:after-publish"`` (published, not yet marked: a duplicate
-    later) and ``"relay:after-mark"``.
+    __slots__ = ("crashes", "dead")
+
+    def __init__(self, crashes: Crashes) -> None:
+        self.crashes = crashes
+        self.dead = False
+
+    def check(self) -> None:
+        if self.dead:
+            raise Crashed("the relay process is dead; the next poll is a fresh process")
+
+    def point(self, step: str) -> None:
+        try:
+            self.crashes.point(step)
+        except Crashed:
+            self.dead = True
+            raise
+
+
+class _RelayDatabase:
+    """The database as :func:`start_relay`'s step sees it: reads and ``mark_published``,
+    with the crash point ``"relay:after-mark"`` right after each mark."""
+
+    def __init__(self, db: LocalDatabase, life: _Life) -> None:
+        self._db, self._life = db, life
+
+    def __repr__(self) -> str:
+        return f"relay view of {self._db!r}"
+
+    def unpublished(self, limit: int | None = 100) -> list[OutboxRow]:
+        """Outbox rows not yet marked published, oldest first (at most *limit*): one query."""
+        self._life.check()
+        return self._db.unpublished(limit)
+
+    def mark_published(self, row_id: int) -> None:
+        """Mark outbox row *row_id* as published (its own small transaction)."""
+        self._life.check()
+        self._db.mark_published(row_id)
+        self._life.point("relay:after-mark")
+
+    def get(self, table: str, key: Any) -> Any:
+        """The committed row under *key* in *table*, or None."""
+        self._life.check()
+        return self._db.get(table, key)
+
+    def rows(self, table: str) -> dict[Any, Any]:
+        """A copy of *table*'s committed rows."""
+        self._life.check()
+        return self._db.rows(table)
+
+    @property
+    def name(self) -> str:
+        return self._db.name
+
+
+class _RelayPublisher:
+    """The publisher as :func:`start_relay`'s step sees it, with the crash point
+    ``"relay:after-publish"`` right after each acknowledged publish."""
+
+    def __init__(self, bus: Publisher, life: _Life) -> None:
+        self._bus, self._life = bus, life
+        self.topic = bus.topic
+
+    def __repr__(self) -> str:
+        return f"relay view of Publisher({self.topic!r})"
+
+    def publish(self, ctx, key: Any, value: Any):
+        """Publish one record; use as ``sent = yield from bus.publish(ctx, key, value)``."""
+        self._life.check()
+        out = yield from self._bus.publish(ctx, key, value)
+        if out.ok:
+            self._life.point("relay:after-publish")
+        return out
+
+    def down(self, t: float) -> bool:
+        """True if the broker is unreachable at virtual time *t*."""
+        return self._bus.down(t)
+
+
+def naive_relay(ctx, db, bus, batch: int = 50):
+    """The first relay many teams write, and why it is wrong: for each unpublished row
+    (oldest first) it marks the row published, *then* publishes it; a failed publish is
+    logged and the loop goes on with the next row.
+
+    Marking first looks safe ("never send a row twice"), and on a calm day it publishes
+    exactly what a correct relay publishes, at the same instants. But it is
+    **at-most-once**: a publish that fails during a broker outage, or a crash between the
+    mark and the publish (crash point ``"relay:after-mark"``), loses the event for good,
+    and an order whose first event was lost can still get its later ones (a cancellation
+    without the order). Use it as ``start_relay(sim, db, bus, step=naive_relay)``.
     """
-    sent = 0
+    _check_int("batch", batch, low=1, fix="Publish up to e.g. batch=50 rows per poll.")
+    sent = failed = 0
     for row in db.unpublished(batch):
-        out = yield from bus.publish(ctx, row.aggregate_id, {
-            "event_id": row.id, "type": row.type, "aggregate_id": row.aggregate_id,
-            "payload": row.payload, "created_at": row.created_at})
-        if not out.ok:
-            break
-        crashes.point("relay:after-publish")
-        db.mark_published(row.id)
-        crashes.point("relay:after-mark")
-        sent += 1
-    return {"sent": sent}
+        db.mark_published(row.id)                 # "claim" the row before sending it
+        out = yield from bus.publish(ctx, row.aggregate_id, row.message())
+        if out.ok:
+            sent += 1
+        else:
+            failed += 1
+            ctx.log("publish failed; moving on", row=row.id, reason=out.reason, level="warn")
+    return {"sent": sent, "failed": failed}
 
 
-def start_relay(sim: Simulation, db: LocalDatabase, bus: Publisher, interval: float = 100.0,
-                until: float = 10_000.0, step: Callable | None = None, batch: int = 50,
+def start_relay(sim: Simulation, db: LocalDatabase, bus: Publisher, step: Callable | None = None,
+                interval: float = 100.0, until: float = 10_000.0,
                 crashes: Crashes = NO_CRASHES, name: str = "outbox-relay") -> None:
-    """Run a polling relay: every *interval* ms (until *until*) call *step(ctx, db, bus)*
-    (default :func:`relay_once`), as service *name* with one worker."""
+    """Run a polling relay: every *interval* ms (until *until*) call *step(ctx, db, bus)*,
+    as service *name* with one worker (a slow poll delays the next, never overlaps it).
+
+    *step* is the relay's loop for one poll, a function or a generator function (it must
+    ``yield from bus.publish(...)``); the library ships only :func:`naive_relay`, the broken
+    first version. The step gets views of *db* (``unpublished``, ``mark_published``,
+    ``get``, ``rows``) and of *bus* (``publish``, ``down``) with two crash points taken
+    from *crashes*: ``"relay:after-publish"`` (after each acknowledged publish) and
+    ``"relay:after-mark"`` (after each mark). When one fires the step's process dies
+    there: :class:`Crashed` is raised into it, and anything it still tries in that poll
+    raises again and has no effect; the next poll is a fresh process (a supervisor
+    restarted it). ``sim.faults.crash(name, at, restart_at)`` crashes it in time instead.
+    """
+    if step is None:
+        raise ConfigError("start_relay needs step=your relay function step(ctx, db, bus), e.g. "
+                          "step=labs.outbox.naive_relay (the broken first version) or your own.")
+    if not callable(step):
+        raise ConfigError(f"step must be a function step(ctx, db, bus), got {step!r}.")
     interval = _check_number("interval", interval, low=0.0, low_open=True,
                              fix="The relay's polling interval in ms, e.g. interval=100.")
     until = _check_number("until", until, low=0.0, low_open=True, fix="Poll until e.g. 10_000 ms.")
-    _check_int("batch", batch, low=1, fix="Publish up to e.g. batch=50 rows per poll.")
-    if step is not None and not callable(step):
-        raise ConfigError(f"step must be a function step(ctx, db, bus), got {step!r}.")
+    if not isinstance(crashes, Crashes):
+        raise ConfigError(f"crashes must be a labs.Crashes(...), got {crashes!r}.")
 
     def tick(ctx, req):
-        if step is None:
-            return (yield from relay_once(ctx, db, bus, batch, crashes))
-        out = step(ctx, db, bus)
+        life = _Life(crashes)
+        out = step(ctx, _RelayDatabase(db, life), _RelayPublisher(bus, life))
         if hasattr(out, "send"):
             out = yield from out
+        if life.dead:                       # the step caught Crashed: the process is dead anyway
+            return Response.error(500, "relay crashed")
         return out
 
     tick.__name__ = "relay_tick"
     sim.service(name, tick, concurrency=1, queue=1)
     sim.load(name, rate=1000.0 / interval, duration=until, arrivals="uniform")
+
+
+class LogTailer:
+    """Change data capture of the outbox: a connector that tails the database's log.
+
+    Created by :func:`start_log_tailing`. *position* is how far it has published (the log
+    position, PostgreSQL's LSN), *flushed* the position it last saved (Kafka Connect's
+    source offset); *restarts* counts restarts after a crash.
+    """
+
+    def __init__(self, sim: Simulation, db: LocalDatabase, bus: Publisher, poll_interval: float,
+                 flush_interval: float, retry_backoff: float, name: str) -> None:
+        self._sim, self.db, self.bus, self.name = sim, db, bus, name
+        self.poll_interval = poll_interval
+        self.flush_interval = flush_interval
+        self.retry_backoff = retry_backoff
+        self.position = 0
+        self.flushed = 0
+        self.restarts = 0
+        self._epoch = 0
+        self._flushed_at = 0.0
+
+    def __repr__(self) -> str:
+        return (f"LogTailer({self.name!r}, position={self.position}, flushed={self.flushed}, "
+                f"restarts={self.restarts})")
+
+    def _flush(self, now: float) -> None:
+        if now - self._flushed_at >= self.flush_interval:
+            self.flushed, self._flushed_at = self.position, now
+
+    def _tick(self, ctx, req):
+        epoch = self._sim.services[self.name].instances[0].epoch
+        if epoch != self._epoch:          # crashed since the last poll: resume from the offset
+            self._epoch, self.position = epoch, self.flushed
+            self._flushed_at = ctx.now
+            self.restarts += 1
+        self._flush(ctx.now)
+        sent = 0
+        for row in self.db.changes(self.position):
+            while True:                   # the producer retries the same record until acked
+                out = yield from self.bus.publish(ctx, row.aggregate_id, row.message())
+                if out.ok:
+                    break
+                yield ctx.work(self.retry_backoff)
+            self.position = row.id
+            sent += 1
+            self._flush(ctx.now)
+        return {"sent": sent, "position": self.position}
+
+
+def start_log_tailing(sim: Simulation, db: LocalDatabase, bus: Publisher, until: float = 10_000.0,
+                      poll_interval: float = 500.0, flush_interval: float = 60_000.0,
+                      retry_backoff: float = 100.0, name: str = "cdc-connector") -> LogTailer:
+    """Relay the outbox by log tailing (CDC), as Debezium's connector does; a different
+    algorithm from the polling relay, which queries the table and marks rows.
+
+    The connector never queries the outbox table and never marks a row: it reads the
+    committed inserts from the database's log (:meth:`LocalDatabase.changes`) after its
+    *position*, and publishes each in log order. A failed publish is retried after
+    *retry_backoff* ms until it is acknowledged (as Kafka's producer does; its
+    ``retry.backoff.ms`` defaults to 100 ms), so a broker outage only delays, and a lost
+    acknowledgement (the :class:`Publisher`'s model of a timeout after the append)
+    duplicates. When it has nothing to send it checks again after
+    *poll_interval* ms (Debezium's ``poll.interval.ms``, default 500 ms). Every
+    *flush_interval* ms it saves its position (Kafka Connect's ``offset.flush.interval.ms``,
+    default 60,000 ms); after ``sim.faults.crash(name, at, restart_at)`` it resumes from
+    the last saved position, so the records since are published again (Debezium's
+    documented at-least-once behaviour after a crash). Start it before ``sim.run()``.
+
+    Sources: Debezium PostgreSQL connector documentation (``poll.interval.ms``);
+    Apache Kafka documentation, Kafka Connect worker configs (``offset.flush.interval.ms``)
+    and producer configs (``retry.backoff.ms``).
+    """
+    if getattr(sim, "_installed", False):
+        raise ConfigError("start_log_tailing must be called before sim.run(): a connector is "
+                          "deployed with the world, not from inside a running handler.")
+    until = _check_number("until", until, low=0.0, low_open=True, fix="Tail until e.g. 10_000 ms.")
+    poll_interval = _check_number("poll_interval", poll_interval, low=0.0, low_open=True,
+                                  fix="Debezium's poll.interval.ms, e.g. poll_interval=500.")
+    flush_interval = _check_number("flush_interval", flush_interval, low=0.0, low_open=True,
+                                   fix="Kafka Connect's offset.flush.interval.ms, e.g. 60_000.")
+    retry_backoff = _check_number("retry_backoff", retry_backoff, low=0.0, low_open=True,
+                                  fix="The producer's retry.backoff.ms, e.g. retry_backoff=100.")
+    tailer = LogTailer(sim, db, bus, poll_interval, flush_interval, retry_backoff, name)
+
+    def tick(ctx, req):
+        return (yield from tailer._tick(ctx, req))
+
+    tick.__name__ = "cdc_tick"
+    sim.service(name, tick, concurrency=1, queue=1)
+    sim.load(name, rate=1000.0 / poll_interval, duration=until, arrivals="uniform")
+    return tailer
 
 
 def check_delivery(committed: Iterable[Any], published: Iterable[Any],
@@ -400,7 +614,8 @@ def smallest_failing_crash_point(make_and_run: Callable[[Crashes], Any],
 
 
 def _parity(seed: int) -> str:
-    """A digest of a small outbox run with an outage and lost acknowledgements."""
+    """A digest of a small run of the naive relay and a log tailer with an outage, lost
+    acknowledgements and a connector crash."""
     from ..kernel.core import Simulation
     from ..messaging.broker import Broker
 
@@ -419,8 +634,14 @@ def _parity(seed: int) -> str:
 
     sim.service("orders", place)
     sim.load("orders", rate=100, duration=300)
-    start_relay(sim, db, bus, interval=20, until=600)
+    start_relay(sim, db, bus, step=naive_relay, interval=20, until=600)
+    db2 = LocalDatabase(sim, "cdc-db")
+    with db2.transaction() as tx:
+        for i in range(5):
+            tx.add_event("order", i % 2, "OrderPlaced", {"id": i})
+    cdc = start_log_tailing(sim, db2, bus, until=600, poll_interval=30, flush_interval=50)
+    sim.faults.crash("cdc-connector", at=150, restart_at=250)
     result = sim.run()
     logged = [r.value["event_id"] for p in range(2) for r in broker.log("order-events", p)]
     found = check_delivery([r.id for r in db.outbox], logged)
-    return f"{result.journal_hash()}:{len(logged)}:{len(found)}"
+    return f"{result.journal_hash()}:{len(logged)}:{len(found)}:{cdc.restarts}"

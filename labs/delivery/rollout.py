@@ -31,9 +31,14 @@ The strategies and their sources:
 :class:`Analysis`: a single measurement over its objective fails it; one on fewer than
 *min_requests* requests is inconclusive.
 
-Left out: node capacity (surge pods always schedule), ``progressDeadlineSeconds``, probes
-(pods are ready at their start-up time; see chapter 18's parts). The controller reacts at
-once, advanced lazily from ``payments.call`` and :meth:`Deployment.finish`; each change is
+:meth:`Deployment.lose` injects the failure a rollout has to survive on top of its own
+deletions: a pod lost (an eviction, a node gone), replaced by its ReplicaSet.
+:meth:`Deployment.fewest_ready` and :meth:`Deployment.peak` read back the capacity floor a
+run kept and the pods it needed at once.
+
+Left out: node capacity and ResourceQuota (surge pods always schedule),
+``progressDeadlineSeconds``, probes (pods are ready at their start-up time; see chapter
+18's parts). The controller reacts at once, advanced lazily from ``payments.call`` and :meth:`Deployment.finish`; each change is
 journaled (kind ``state``) with the time it happened in ``value``.
 """
 
@@ -148,6 +153,40 @@ class Deployment:
         if pod.deleted is None:
             pod.deleted = t
             self._log(t, "deleted", pod)
+
+    def lose(self, at: float, version: str | None = None) -> None:
+        """At virtual time *at*, lose one ready pod (of *version*, or of any; the oldest).
+
+        An involuntary disruption, which nobody schedules: the pod leaves the endpoints at
+        once, and its ReplicaSet, whose replica count did not change, creates a replacement
+        of the same version at once, which takes the usual start-up time; the Deployment
+        controller then syncs, as on every pod change. That is what a node-pressure
+        eviction, or a pod deleted by hand, does. A failed node is slower on both counts (its pods
+        leave the endpoints once the node controller marks the node unreachable, and are
+        replaced only when evicted, 300 s later with the default tolerations), which only
+        makes the dip longer. ``maxUnavailable`` budgets the rollout's *own* deletions: a
+        loss during a rollout comes on top of them, and a PodDisruptionBudget does not
+        prevent it (it limits only voluntary disruptions, such as a drain's evictions).
+        A loss when no such pod is ready is journaled and does nothing. (Sources: the
+        Kubernetes documentation's "Disruptions" and "Taints and Tolerations" pages.)
+        """
+        _check_number("at", at, low=0.0, fix="A time in virtual ms from the start.")
+        if version is not None and version not in self.versions:
+            raise ConfigError(f"version {version!r} is not one of {sorted(self.versions)!r}; "
+                              "use one of them, or version=None for any pod.")
+        self._at(float(at), self._lose, version)
+
+    def _lose(self, version: str | None) -> None:
+        t = self._now
+        pods = self.ready(version, t)
+        if not pods:
+            self._log(t, "nothing to lose", None, version or "")
+            return
+        pod = pods[0]
+        self._delete(pod, t)
+        self._log(t, "lost", pod)
+        self._create(pod.version, t)
+        self._sync(t)
 
     def live(self, version: str | None = None) -> list[_Pod]:
         """Pods not deleted (of *version*, or all), oldest first."""
@@ -442,6 +481,16 @@ class Deployment:
                 alive -= 1
             best = max(best, alive)
         return best
+
+    def fewest_ready(self, since: float = 0.0, until: float | None = None) -> int:
+        """The fewest ready pods (any version) at any moment from *since* to *until*
+        (default: the last change): the capacity floor a run actually kept."""
+        pods = self.pods
+        changes = {t for p in pods for t in (p.created, p.ready_at, p.deleted) if t is not None}
+        end = max(changes | {since}) if until is None else until
+        times = sorted({since} | {t for t in changes if since <= t <= end})
+        return min(sum(1 for p in pods if p.ready_at <= t and (p.deleted is None or p.deleted > t))
+                   for t in times)
 
     def capacity(self, until: float, step: float = 1_000.0) -> dict[str, list[tuple[float, int]]]:
         """Ready pods per version (and ``"serving"``: pods the Service sends to), sampled
