@@ -208,7 +208,7 @@ def _loaded_names(tree: ast.AST) -> set[str]:
             if not sym.is_referenced():
                 continue
             if t.get_type() == "module" or sym.is_global() or (
-                    sym.is_free() and False):
+                    t.get_type() == "class" and not sym.is_assigned() and not sym.is_free()):
                 out.add(sym.get_name())
         stack.extend(t.get_children())
     # ``x += 1`` reads x too
@@ -234,6 +234,7 @@ def build_judge_steps(lab: Lab, cells: list[dict]) -> list[dict]:
     at = {c["src"]: k for k, c in enumerate(cells) if c["role"] != "learner" and "src" in c}
     items: list[dict] = []   # statements: {"kind": run|bind|check, "source"|"names", ...}
     defined: set[str] = set(dir(builtins))   # names a statement cannot change by reading them
+    instructor: set[str] = set()             # names the lab's own statements bind
 
     for i, cell in enumerate(lab.cells):
         if cell.kind != "code":
@@ -268,8 +269,11 @@ def build_judge_steps(lab: Lab, cells: list[dict]) -> list[dict]:
             first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
             span = set(range(first, (node.end_lineno or node.lineno) + 1))
             if span & region:
-                items.append({"kind": "bind", "names": _bound_names(node)
-                              | (_changed_names(node) - defined)})
+                names = _bound_names(node) | (_changed_names(node) - defined)
+                # the lab's stateful objects the learner's code uses (an authorization
+                # server, a store): the learner's code is given the judge's, as handles
+                items.append({"kind": "bind", "names": names,
+                              "inject": (_loaded_names(node) & instructor) - defined - names})
             else:
                 plain = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
                                           ast.Import, ast.ImportFrom)) or (
@@ -281,6 +285,7 @@ def build_judge_steps(lab: Lab, cells: list[dict]) -> list[dict]:
                     defined.add(node.name)
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
                     defined.update(_bound_names(node))
+                instructor.update(_bound_names(node))
                 items.append({"kind": "run", "source": "\n".join(lines[first - 1:node.end_lineno]),
                               "binds": _bound_names(node), "loads": _loaded_names(node),
                               "plain": plain, "src": i,
@@ -326,8 +331,10 @@ def build_judge_steps(lab: Lab, cells: list[dict]) -> list[dict]:
         elif item["kind"] == "bind":
             if steps and steps[-1]["kind"] == "bind":
                 steps[-1]["names"] = sorted(set(steps[-1]["names"]) | item["names"])
+                steps[-1]["inject"] = sorted(set(steps[-1]["inject"]) | item.get("inject", set()))
             else:
-                steps.append({"kind": "bind", "names": sorted(item["names"])})
+                steps.append({"kind": "bind", "names": sorted(item["names"]),
+                              "inject": sorted(item.get("inject", set()))})
         elif steps and steps[-1]["kind"] == "run" and steps[-1]["cell"] is None \
                 and steps[-1]["src"] == item["src"]:   # one step per cell, as in a notebook
             steps[-1]["source"] += "\n" + item["source"]

@@ -66,7 +66,7 @@ MAX_SHARED = 500_000
 MAX_SHARED_BYTES = 200_000
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}\Z")
 QUALNAME = re.compile(r"labs(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
-OPS = {"get", "call", "getattr", "send", "throw", "close", "op"}
+OPS = {"get", "set", "call", "getattr", "send", "throw", "close", "op"}
 UNARY = {"len", "iter", "next", "bool", "repr"}
 BINARY = {"getitem", "contains"}
 TERNARY = {"setitem"}
@@ -653,9 +653,9 @@ class Endpoint:
             if set(msg) - allowed:
                 raise ProtocolError("a request with unknown fields")
             op = msg["op"]
-            if op == "get" and self.side != "sandbox":
+            if op in ("get", "set") and self.side != "sandbox":
                 raise ProtocolError("the judge's globals are not for reading")
-            target = self.local.get(msg["ref"]) if op != "get" else None
+            target = self.local.get(msg["ref"]) if op not in ("get", "set") else None
             args = msg.get("args", [])
             kwargs = msg.get("kwargs", {})
             if not isinstance(args, list) or not isinstance(kwargs, dict) or len(args) > 100:
@@ -685,9 +685,12 @@ class Endpoint:
         self._send(reply)
 
     def _perform(self, op, target, name, args, kwargs, value):
-        if op in ("get", "getattr"):
+        if op in ("get", "set", "getattr"):
             if not isinstance(name, str) or not NAME.match(name):
                 raise ProtocolError("a name starting with _ or not a name")
+        if op == "set":
+            self.namespace[name] = value
+            return None
         if op == "get":
             if name not in self.namespace:
                 raise NameError(f"name {name!r} is not defined")

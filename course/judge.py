@@ -41,6 +41,17 @@ class _Quiet:
         pass
 
 
+def _live(value) -> bool:
+    """An object of a labs class with state (not a frozen dataclass, an enum, a class)."""
+    import dataclasses
+    import enum
+    from course.grade_rpc import _labs_name
+    t = type(value)
+    if not _labs_name(t) or isinstance(value, (type, enum.Enum)):
+        return False
+    return not (dataclasses.is_dataclass(value) and t.__dataclass_params__.frozen)
+
+
 class _Shell:
     """Runs a cell as a notebook does (the value of a last expression is shown) and keeps
     the check reports shown, by ``display()`` or as that value; nothing else is rendered."""
@@ -109,6 +120,17 @@ def main() -> int:
         began = time.perf_counter()
         error = None
         if step["kind"] == "bind":
+            for name in step.get("inject", []):   # the judge's stateful lab objects
+                value = shell.user_ns.get(name)
+                if _live(value):
+                    try:
+                        endpoint.request("set", name=name, value=value)
+                    except SubmissionGone as gone:
+                        error = {"ename": "SubmissionGone", "evalue": str(gone)[:500],
+                                 "traceback": ""}
+                        break
+                    except Exception:
+                        pass
             for name in step["names"]:
                 try:
                     shell.user_ns[name] = endpoint.request("get", name=name)
