@@ -208,7 +208,7 @@ def _loaded_names(tree: ast.AST) -> set[str]:
             if not sym.is_referenced():
                 continue
             if t.get_type() == "module" or sym.is_global() or (
-                    t.get_type() == "class" and not sym.is_assigned() and not sym.is_free()):
+                    t.get_type() == "class" and not sym.is_free()):
                 out.add(sym.get_name())
         stack.extend(t.get_children())
     # ``x += 1`` reads x too

@@ -204,6 +204,8 @@ class Endpoint:
         self.mine = "$ref" if side == "sandbox" else "$jref"     # handles this side exports
         self.theirs = "$jref" if side == "sandbox" else "$ref"
         self.messages = 0
+        self.watch = None        # judge: called before each call (globals the learner uses)
+        self._watching = False
 
     # ------------------------------------------------------------------ the wire
 
@@ -598,6 +600,12 @@ class Endpoint:
 
     def request(self, op: str, **fields):
         """Send a request and wait for its reply, serving the other side's requests."""
+        if self.watch is not None and op in ("call", "send", "throw") and not self._watching:
+            self._watching = True
+            try:
+                self.watch()
+            finally:
+                self._watching = False
         self.next_id += 1
         my = self.next_id
         msg = {"id": my, "op": op}
@@ -696,7 +704,7 @@ class Endpoint:
                 raise NameError(f"name {name!r} is not defined")
             return self.namespace[name]
         if self.side == "judge" and op in ("getattr", "op") and not _labs_name(type(target)) \
-                and not isinstance(target, _IterAsGen):
+                and type(target).__module__ != "__main__" and not isinstance(target, _IterAsGen):
             raise ProtocolError("only objects of labs classes can be read")
         if op == "getattr":
             if isinstance(target, types.ModuleType):

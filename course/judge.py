@@ -47,7 +47,7 @@ def _live(value) -> bool:
     import enum
     from course.grade_rpc import _labs_name
     t = type(value)
-    if not _labs_name(t) or isinstance(value, (type, enum.Enum)):
+    if not (_labs_name(t) or t.__module__ == "__main__") or isinstance(value, (type, enum.Enum)):
         return False
     return not (dataclasses.is_dataclass(value) and t.__dataclass_params__.frozen)
 
@@ -113,6 +113,24 @@ def main() -> int:
     sys.stdout = sys.stderr = _CappedText(budget)
     endpoint = Endpoint(int(job["rfd"]), int(job["wfd"]), "judge",
                         initial=base64.b64decode(job.get("initial", "")))
+    injected: set = set()
+    sent: dict = {}
+
+    def sync_injected():
+        """Give the sandbox the judge's current object for each injected name (a check may
+        swap one, e.g. a failing server, around a call)."""
+        for name in sorted(injected):
+            value = shell.user_ns.get(name)
+            if _live(value) and sent.get(name) is not value:
+                sent[name] = value
+                try:
+                    endpoint.request("set", name=name, value=value)
+                except SubmissionGone:
+                    raise
+                except Exception:
+                    pass
+
+    endpoint.watch = sync_injected
     send(event="ready", pid=os.getpid())
     for index, step in enumerate(job["steps"]):
         outputs.clear()
@@ -120,17 +138,11 @@ def main() -> int:
         began = time.perf_counter()
         error = None
         if step["kind"] == "bind":
-            for name in step.get("inject", []):   # the judge's stateful lab objects
-                value = shell.user_ns.get(name)
-                if _live(value):
-                    try:
-                        endpoint.request("set", name=name, value=value)
-                    except SubmissionGone as gone:
-                        error = {"ename": "SubmissionGone", "evalue": str(gone)[:500],
-                                 "traceback": ""}
-                        break
-                    except Exception:
-                        pass
+            injected.update(step.get("inject", []))   # the judge's stateful lab objects
+            try:
+                sync_injected()
+            except SubmissionGone as gone:
+                error = {"ename": "SubmissionGone", "evalue": str(gone)[:500], "traceback": ""}
             for name in step["names"]:
                 try:
                     shell.user_ns[name] = endpoint.request("get", name=name)
