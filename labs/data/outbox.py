@@ -377,6 +377,8 @@ def _parity(seed: int) -> str:
     acknowledgements and a connector crash."""
     from ..kernel.core import Simulation
     from ..messaging.broker import Broker
+    from .cdc import start_log_tailing
+    from .relay import naive_relay, start_relay
 
     sim = Simulation(seed=seed, handler_errors="500")
     broker = Broker(sim, latency=1.0)
@@ -404,10 +406,3 @@ def _parity(seed: int) -> str:
     logged = [r.value["event_id"] for p in range(2) for r in broker.log("order-events", p)]
     found = check_delivery([r.id for r in db.outbox], logged)
     return f"{result.journal_hash()}:{len(logged)}:{len(found)}:{cdc.restarts}"
-
-
-# The relays live in their own modules (``labs.data.relay``: the polling relay's harness and
-# the naive relay; ``labs.data.cdc``: log tailing) and are reachable here too, so
-# ``labs.outbox.naive_relay`` reads as the lab's text says.
-from .cdc import LogTailer, start_log_tailing  # noqa: E402
-from .relay import naive_relay, start_relay  # noqa: E402

@@ -151,7 +151,7 @@ def start_relay(sim: Simulation, db: LocalDatabase, bus: Publisher, step: Callab
     """
     if step is None:
         raise ConfigError("start_relay needs step=your relay function step(ctx, db, bus), e.g. "
-                          "step=labs.outbox.naive_relay (the broken first version) or your own.")
+                          "step=labs.naive_relay (the broken first version) or your own.")
     if not callable(step):
         raise ConfigError(f"step must be a function step(ctx, db, bus), got {step!r}.")
     interval = _check_number("interval", interval, low=0.0, low_open=True,

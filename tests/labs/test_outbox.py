@@ -84,7 +84,7 @@ def test_start_relay_needs_a_step_and_says_which():
     sim = labs.Simulation(seed=1)
     broker = Broker(sim)
     broker.topic("t")
-    with pytest.raises(labs.ConfigError, match="step=labs.outbox.naive_relay"):
+    with pytest.raises(labs.ConfigError, match="step=labs.naive_relay"):
         start_relay(sim, LocalDatabase(sim), Publisher(sim, broker, "t"))
 
 
