@@ -14,12 +14,13 @@ What it does with each ``*.ipynb`` in SUBMISSIONS_DIR (and below it):
    by the instructor's original from the lab source (a learner who edited or deleted a
    check cell is graded with the original) and each exercise's hidden checks right after
    its public ones;
-3. runs it in a fresh process of its own (``course/sandbox_runner.py``): IPython's shell,
-   no network (an empty network namespace with ``unshare -n`` when available, and the
-   socket layer refusing IP connections always), a memory cap, an output cap, and a
-   per-cell timeout enforced from outside;
-4. reads the check reports of the instructor's cells only (a learner cannot print a fake
-   report) and scores each exercise.
+3. runs the learner's cells (no check cell) in a sandbox of its own
+   (``course/sandbox_runner.py`` in ``course/grade_sandbox.py``'s bubblewrap container): no
+   network, a memory cap, an output cap, and a per-cell timeout enforced from outside;
+4. runs the lab's own cells and every check in the judge (``course/judge.py``, a clean
+   process with no learner code), which calls the learner's functions and fetches the
+   learner's values over the sandbox's channel (``course/grade_rpc.py``), and scores each
+   exercise from the judge's reports only.
 
 Scoring rule: an exercise earns its full points when every one of its checks, public and
 hidden, passed; otherwise none. Checks are written to pin down one behaviour together,
@@ -54,7 +55,7 @@ from pathlib import Path
 
 from course.notebooks import Lab
 from course.grade_run import Limits, _run, network_isolation
-from course.grade_cells import build_grading_cells, load_labs
+from course.grade_cells import build_grading_cells, build_judge_steps, load_labs
 from course.grade_sandbox import FIRST_UID, Sandbox, SandboxUnavailable
 
 __all__ = ["grade", "grade_one", "main", "Submission", "Row", "network_isolation",
@@ -108,6 +109,7 @@ class Submission:
     checks: dict = field(default_factory=dict)  # exercise -> list of reports
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    timing: dict = field(default_factory=dict)   # where the time went (runner, judge)
 
 
 # --------------------------------------------------------------------------- grading one
@@ -204,17 +206,20 @@ def _grade_one(sub: Submission, labs, lab_name, limits: Limits, partial: bool, s
                          "it was run with Python.")
     cells, notes = build_grading_cells(lab, nb["cells"])
     sub.notes.extend(notes)
+    steps = build_judge_steps(lab, cells)
     if sandbox is not None:
         uid = uids.get() if uids is not None else FIRST_UID
         try:
-            run = _run(cells, limits, sandbox.workdir(uid), sandbox, uid)
+            run = _run(cells, limits, sandbox.workdir(uid), sandbox, uid, steps)
         finally:
             if uids is not None:
                 uids.put(uid)
     else:
         with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-            run = _run(cells, limits, Path(tmp))
+            run = _run(cells, limits, Path(tmp), steps=steps)
     _score(sub, lab, cells, run, limits, partial)
+    sub.timing = {k: run[k] for k in ("runner_seconds", "judge_seconds", "judge_messages")
+                  if k in run}
     return sub
 
 
@@ -441,7 +446,7 @@ def grade(submissions: Path, out: Path, *, lab: str | None = None, timeout: floa
         _write_atomic(out / "gradebook.csv", buf.getvalue())
         _write_atomic(out / "results.json", json.dumps(
             [{"student": s.student, "submission": s.path.name, "lab": s.lab, "status": s.status,
-              "seconds": round(s.seconds, 3), "notes": s.notes, "errors": s.errors,
+              "seconds": round(s.seconds, 3), "timing": s.timing, "notes": s.notes, "errors": s.errors,
               "rows": [r.__dict__ for r in s.rows], "checks": s.checks} for s in results],
             indent=1, default=str))
         took = time.perf_counter() - start

@@ -21,10 +21,10 @@ What a submission's process gets (and why):
   Wall-clock limits per cell and per submission are enforced by the grader, which kills
   bwrap (and so the whole namespace).
 
-Not covered (said on the instructors page): the learner's code still runs in the same
-process as the checks it is graded by, so a determined learner can patch ``labs.Checks``
-inside that process; the grader therefore trusts only reports of the instructor's own cells
-and exact event order, but a forged report inside the process is not yet impossible.
+Verdicts are not decided here: only the learner's cells run in the sandbox, and the
+checks run in the grader's judge (:mod:`course.judge`), which reaches the learner's values
+and functions over the runner's channel (:mod:`course.grade_rpc`). No check's source or
+expected value enters the sandbox.
 
 Needs Debian's ``bubblewrap`` (installed by ``scripts/install --test``) and util-linux's
 ``setpriv`` and ``prlimit``. Without them the grader refuses to run unless the instructor
@@ -84,7 +84,7 @@ class Sandbox:
         (self.runtime / "course").mkdir(parents=True)
         shutil.copytree(ROOT / "labs", self.runtime / "labs",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        for name in ("__init__.py", "sandbox_runner.py"):
+        for name in ("__init__.py", "sandbox_runner.py", "grade_rpc.py", "judge.py"):
             shutil.copy2(ROOT / "course" / name, self.runtime / "course" / name)
         for path in [self.runtime, *self.runtime.rglob("*")]:
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
@@ -100,8 +100,10 @@ class Sandbox:
         return path
 
     def command(self, workdir: Path, uid: int, *, memory_mb: int, cpu_seconds: int,
-                processes: int = 64, file_mb: int = 64) -> list[str]:
-        """The command that runs ``python -m course.sandbox_runner`` inside the sandbox."""
+                processes: int = 64, file_mb: int = 64,
+                module: str = "course.sandbox_runner") -> list[str]:
+        """The command that runs ``python -m course.sandbox_runner`` inside the sandbox (or
+        *module*: the judge runs in a sandbox of its own too, with no learner code in it)."""
         cmd = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
         for path in _SYSTEM:
@@ -128,7 +130,7 @@ class Sandbox:
                 f"--fsize={file_mb * 1024 * 1024}", f"--cpu={cpu_seconds}", "--core=0",
                 "--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
-                "--", str(python), "-s", "-m", "course.sandbox_runner"]
+                "--", str(python), "-s", "-m", module]
         return cmd
 
     def close(self) -> None:

@@ -1,5 +1,5 @@
-"""A service's own database, the transactional outbox and its relay, crash points, and a
-checker for lost and duplicated events.
+"""A service's own database, the transactional outbox, a harness for its relay, crash
+points, and a checker for lost and duplicated events.
 
 Usage::
 
@@ -9,7 +9,7 @@ Usage::
         tx.add_event("order", order_id, "OrderPlaced", row)     # the outbox row
 
     bus = labs.Publisher(sim, broker, "order-events", outages=[(2_000, 3_000)])
-    labs.start_relay(sim, db, bus, interval=100)        # polls the outbox every 100 ms
+    labs.start_relay(sim, db, bus, step=my_relay, interval=100)   # your loop, every 100 ms
 
     labs.check_delivery(committed=ids, published=keys_in_log, applied=effects)
 
@@ -18,18 +18,25 @@ per service): tables of rows plus an ``outbox`` table, and a :meth:`~LocalDataba
 that commits all its writes or none. The *transactional outbox* (Richardson,
 microservices.io, "Transactional outbox") inserts the event into the outbox "as part of
 the local transaction", so the event exists exactly when the business change does. A
-*relay* then publishes outbox rows in order and marks them published; if it crashes
-between publishing and marking, it publishes the row again after the restart, so delivery
-is **at-least-once** and consumers must be idempotent. The outbox row's ``id`` is the
+*relay* then turns outbox rows into records on the broker. The outbox row's ``id`` is the
 event's identity downstream (Debezium's outbox event router also routes by the row's
-``id``, ``aggregatetype`` and ``aggregateid`` columns).
+``id``, ``aggregatetype`` and ``aggregateid`` columns); :meth:`OutboxRow.message` is the
+record value.
 
-The relay here *polls*: :func:`start_relay` registers it as a service ticked every
-*interval* ms (concurrency 1, so a slow tick delays the next instead of overlapping it).
-Log tailing (change data capture, e.g. Debezium reading PostgreSQL's WAL through the
-``pgoutput`` or ``decoderbufs`` logical decoding plug-in) has the same at-least-once
-contract with a smaller, load-independent delay; the lab approximates it with a small
-interval.
+**Polling relay.** :func:`start_relay` registers a relay as a service ticked every
+*interval* ms (concurrency 1, so a slow tick delays the next instead of overlapping it)
+and calls the *step* you give it once per poll; each poll is a query on the table
+(:attr:`LocalDatabase.queries`). The library ships only :func:`naive_relay`, the first
+version that marks rows before publishing them and loses events; writing the relay that
+loses nothing is the lab's exercise. The harness gives the step views of the database
+and publisher with crash points after each acknowledged publish and after each mark.
+
+**Log tailing.** :func:`start_log_tailing` is change data capture, a different
+algorithm: it never queries or marks the table, it reads the committed inserts from the
+database's log (:meth:`LocalDatabase.changes`; Debezium reads PostgreSQL's WAL through
+the ``pgoutput`` or ``decoderbufs`` logical decoding plug-in), keeps a position, retries
+each record until it is acknowledged, and saves its position periodically, so a crash
+replays what it sent since (at-least-once).
 
 A :class:`Publisher` stands for the broker client. During an *outage* a publish waits
 *timeout* ms and fails without appending (the broker is unreachable). With *ack_loss* the
@@ -62,8 +69,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..messaging.broker import Broker
 
 __all__ = ["CrashCounterexample", "Crashed", "Crashes", "LocalDatabase", "OutboxRow",
-           "Published", "Publisher", "Transaction", "check_delivery", "relay_once",
-           "smallest_failing_crash_point", "start_relay"]
+           "Published", "Publisher", "Transaction", "check_delivery",
+           "smallest_failing_crash_point"]
 
 
 class Crashed(Exception):
@@ -111,6 +118,11 @@ class OutboxRow:
     payload: dict
     created_at: float
     published_at: float | None = None
+
+    def message(self) -> dict:
+        """The record value a relay publishes for this row (keyed by ``aggregate_id``)."""
+        return {"event_id": self.id, "type": self.type, "aggregate_id": self.aggregate_id,
+                "payload": self.payload, "created_at": self.created_at}
 
 
 class Transaction:
@@ -218,6 +230,14 @@ class LocalDatabase:
         out = [r for r in self.outbox if r.published_at is None]
         return out if limit is None else out[:limit]
 
+    def changes(self, since: int = 0) -> list[OutboxRow]:
+        """The committed outbox inserts after log position *since*, in commit order: what a
+        CDC connector reads from the database's log (not a query on the table). An outbox
+        row's id is its log position here."""
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise ConfigError(f"since must be a log position >= 0, got {since!r}.")
+        return self.outbox[since:]
+
     def mark_published(self, row_id: int) -> None:
         """Mark outbox row *row_id* as published (its own small transaction)."""
         if isinstance(row_id, bool) or not isinstance(row_id, int) or not 1 <= row_id <= len(self.outbox):
@@ -282,53 +302,6 @@ class Publisher:
             self.failures += 1
             return Published(False, meta.offset, "acknowledgement lost")
         return Published(True, meta.offset, "")
-
-
-def relay_once(ctx, db: LocalDatabase, bus: Publisher, batch: int = 50,
-               crashes: Crashes = NO_CRASHES):
-    """One poll of the outbox: publish unpublished rows in order, mark each after its ack,
-    stop at the first failure (the next poll starts again from that row).
-
-    Crash points: ``"relay:after-publish"`` (published, not yet marked: a duplicate
-    later) and ``"relay:after-mark"``.
-    """
-    sent = 0
-    for row in db.unpublished(batch):
-        out = yield from bus.publish(ctx, row.aggregate_id, {
-            "event_id": row.id, "type": row.type, "aggregate_id": row.aggregate_id,
-            "payload": row.payload, "created_at": row.created_at})
-        if not out.ok:
-            break
-        crashes.point("relay:after-publish")
-        db.mark_published(row.id)
-        crashes.point("relay:after-mark")
-        sent += 1
-    return {"sent": sent}
-
-
-def start_relay(sim: Simulation, db: LocalDatabase, bus: Publisher, interval: float = 100.0,
-                until: float = 10_000.0, step: Callable | None = None, batch: int = 50,
-                crashes: Crashes = NO_CRASHES, name: str = "outbox-relay") -> None:
-    """Run a polling relay: every *interval* ms (until *until*) call *step(ctx, db, bus)*
-    (default :func:`relay_once`), as service *name* with one worker."""
-    interval = _check_number("interval", interval, low=0.0, low_open=True,
-                             fix="The relay's polling interval in ms, e.g. interval=100.")
-    until = _check_number("until", until, low=0.0, low_open=True, fix="Poll until e.g. 10_000 ms.")
-    _check_int("batch", batch, low=1, fix="Publish up to e.g. batch=50 rows per poll.")
-    if step is not None and not callable(step):
-        raise ConfigError(f"step must be a function step(ctx, db, bus), got {step!r}.")
-
-    def tick(ctx, req):
-        if step is None:
-            return (yield from relay_once(ctx, db, bus, batch, crashes))
-        out = step(ctx, db, bus)
-        if hasattr(out, "send"):
-            out = yield from out
-        return out
-
-    tick.__name__ = "relay_tick"
-    sim.service(name, tick, concurrency=1, queue=1)
-    sim.load(name, rate=1000.0 / interval, duration=until, arrivals="uniform")
 
 
 def check_delivery(committed: Iterable[Any], published: Iterable[Any],
@@ -400,9 +373,12 @@ def smallest_failing_crash_point(make_and_run: Callable[[Crashes], Any],
 
 
 def _parity(seed: int) -> str:
-    """A digest of a small outbox run with an outage and lost acknowledgements."""
+    """A digest of a small run of the naive relay and a log tailer with an outage, lost
+    acknowledgements and a connector crash."""
     from ..kernel.core import Simulation
     from ..messaging.broker import Broker
+    from .cdc import start_log_tailing
+    from .relay import naive_relay, start_relay
 
     sim = Simulation(seed=seed, handler_errors="500")
     broker = Broker(sim, latency=1.0)
@@ -419,8 +395,14 @@ def _parity(seed: int) -> str:
 
     sim.service("orders", place)
     sim.load("orders", rate=100, duration=300)
-    start_relay(sim, db, bus, interval=20, until=600)
+    start_relay(sim, db, bus, step=naive_relay, interval=20, until=600)
+    db2 = LocalDatabase(sim, "cdc-db")
+    with db2.transaction() as tx:
+        for i in range(5):
+            tx.add_event("order", i % 2, "OrderPlaced", {"id": i})
+    cdc = start_log_tailing(sim, db2, bus, until=600, poll_interval=30, flush_interval=50)
+    sim.faults.crash("cdc-connector", at=150, restart_at=250)
     result = sim.run()
     logged = [r.value["event_id"] for p in range(2) for r in broker.log("order-events", p)]
     found = check_delivery([r.id for r in db.outbox], logged)
-    return f"{result.journal_hash()}:{len(logged)}:{len(found)}"
+    return f"{result.journal_hash()}:{len(logged)}:{len(found)}:{cdc.restarts}"

@@ -31,15 +31,19 @@ The strategies and their sources:
 :class:`Analysis`: a single measurement over its objective fails it; one on fewer than
 *min_requests* requests is inconclusive.
 
-Left out: node capacity (surge pods always schedule), ``progressDeadlineSeconds``, probes
-(pods are ready at their start-up time; see chapter 18's parts). The controller reacts at
-once, advanced lazily from ``payments.call`` and :meth:`Deployment.finish`; each change is
+:meth:`Deployment.lose` injects the failure a rollout has to survive on top of its own
+deletions: a pod lost (an eviction, a node gone), replaced by its ReplicaSet.
+:meth:`Deployment.fewest_ready` and :meth:`Deployment.peak` read back the capacity floor a
+run kept and the pods it needed at once.
+
+Left out: node capacity and ResourceQuota (surge pods always schedule),
+``progressDeadlineSeconds``, probes (pods are ready at their start-up time; see chapter
+18's parts). The controller reacts at once, advanced lazily from ``payments.call`` and :meth:`Deployment.finish`; each change is
 journaled (kind ``state``) with the time it happened in ``value``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
@@ -47,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 from ..kernel.distributions import Distribution, as_distribution
 from ..kernel.errors import ConfigError, _check_int, _check_number
 from ..kernel.messages import Response
+from .controllers import _Controllers
 from .fenceposts import sync_rolling
 from .strategies import Analysis, BlueGreen, Canary, RollingUpdate, RolloutReport
 
@@ -72,7 +77,7 @@ class _Pod:
         return self.deleted is None and self.ready_at <= t
 
 
-class Deployment:
+class Deployment(_Controllers):
     """Pods of one service, by version; ``yield from dep.call(ctx, body)`` reaches a ready one."""
 
     def __init__(self, sim: Simulation, name: str, versions: dict[str, Callable], version: str,
@@ -148,6 +153,40 @@ class Deployment:
         if pod.deleted is None:
             pod.deleted = t
             self._log(t, "deleted", pod)
+
+    def lose(self, at: float, version: str | None = None) -> None:
+        """At virtual time *at*, lose one ready pod (of *version*, or of any; the oldest).
+
+        An involuntary disruption, which nobody schedules: the pod leaves the endpoints at
+        once, and its ReplicaSet, whose replica count did not change, creates a replacement
+        of the same version at once, which takes the usual start-up time; the Deployment
+        controller then syncs, as on every pod change. That is what a node-pressure
+        eviction, or a pod deleted by hand, does. A failed node is slower on both counts (its pods
+        leave the endpoints once the node controller marks the node unreachable, and are
+        replaced only when evicted, 300 s later with the default tolerations), which only
+        makes the dip longer. ``maxUnavailable`` budgets the rollout's *own* deletions: a
+        loss during a rollout comes on top of them, and a PodDisruptionBudget does not
+        prevent it (it limits only voluntary disruptions, such as a drain's evictions).
+        A loss when no such pod is ready is journaled and does nothing. (Sources: the
+        Kubernetes documentation's "Disruptions" and "Taints and Tolerations" pages.)
+        """
+        _check_number("at", at, low=0.0, fix="A time in virtual ms from the start.")
+        if version is not None and version not in self.versions:
+            raise ConfigError(f"version {version!r} is not one of {sorted(self.versions)!r}; "
+                              "use one of them, or version=None for any pod.")
+        self._at(float(at), self._lose, version)
+
+    def _lose(self, version: str | None) -> None:
+        t = self._now
+        pods = self.ready(version, t)
+        if not pods:
+            self._log(t, "nothing to lose", None, version or "")
+            return
+        pod = pods[0]
+        self._delete(pod, t)
+        self._log(t, "lost", pod)
+        self._create(pod.version, t)
+        self._sync(t)
 
     def live(self, version: str | None = None) -> list[_Pod]:
         """Pods not deleted (of *version*, or all), oldest first."""
@@ -262,147 +301,6 @@ class Deployment:
         if sync_rolling(self, self._r["target"], self._r["strategy"], t):
             self._done(t)
 
-    def _sync_blue_green(self, t: float) -> None:
-        r = self._r
-        target = r["target"]
-        green = self.live(target)
-        if self.active != target and len(green) >= self.replicas and all(p.ready(t) for p in green):
-            self.active = target
-            self._log(t, "switch", None, target)
-            if r["decided"] is None:
-                r["switched"] = t
-                delay = r["strategy"].scale_down_delay
-                self._at(t + delay, self._scale_down_old, target)
-            else:                            # rebuilt blue after a late rollback
-                for p in self.live():
-                    if p.version != target:
-                        self._delete(p, t)
-                self._done(t)
-
-    def _scale_down_old(self, target: str) -> None:
-        r = self._r
-        if r is None or self.active != target:
-            return
-        for p in self.live():
-            if p.version != target:
-                self._delete(p, self._now)
-        if r["decided"] is None and (r["strategy"].analysis is None or
-                                     self._now >= r["switched"] + r["strategy"].observe):
-            self._done(self._now)
-
-    def _canary_step(self, i: int) -> None:
-        r = self._r
-        s = r["strategy"]
-        r["step"] = i
-        t = self._now
-        if i >= len(s.steps):                # promote: scale up, then all traffic
-            r["step"] = len(s.steps)
-            for _ in range(self.replicas - len(self.live(r["target"]))):
-                self._create(r["target"], t)
-            return
-        w, _pause = s.steps[i]
-        need = min(self.replicas, math.ceil(self.replicas * w / 100))
-        for _ in range(need - len(self.live(r["target"]))):
-            self._create(r["target"], t)
-        r["pending"] = (i, w)
-
-    def _sync_canary(self, t: float) -> None:
-        r = self._r
-        if r["decided"] is not None:
-            return
-        target = r["target"]
-        s = r["strategy"]
-        if r["step"] >= len(s.steps):
-            new = self.live(target)
-            if len(new) >= self.replicas and all(p.ready(t) for p in new):
-                self.weight = 100.0
-                self.stable = target
-                for p in self.live():
-                    if p.version != target:
-                        self._delete(p, t)
-                self._done(t)
-            return
-        pending = r.get("pending")
-        if pending is not None and all(p.ready(t) for p in self.live(target)):
-            i, w = pending
-            r["pending"] = None
-            self.weight = float(w)
-            self._log(t, f"weight {w:g}", None, target)
-            self._at(t + s.steps[i][1], self._canary_next, i)
-
-    def _canary_next(self, i: int) -> None:
-        r = self._r
-        if r is None or r["kind"] != "canary" or r["decided"] is not None or r["step"] != i:
-            return
-        self._canary_step(i + 1)
-        self._sync(self._now)
-
-    def _measure(self, since: float) -> None:
-        r = self._r
-        if r is None or r["outcome"] != "in progress" or r["decided"] is not None:
-            return
-        a = r["strategy"].analysis
-        t = self._now
-        lo = t - a.window
-        version = r["target"] if r["kind"] == "canary" else None
-        n = bad = 0
-        for when, v, ok in reversed(self._outcomes):
-            if when <= lo:
-                break
-            if when <= t and (version is None or v == version):
-                n += 1
-                bad += not ok
-        if n >= a.min_requests and bad > a.max_error_rate * n:
-            self._rollback(t, bad / n)
-            return
-        if r["kind"] == "blue-green" and r["switched"] is not None and \
-                t >= r["switched"] + r["strategy"].observe:
-            if not any(p.version != r["target"] for p in self.live()):
-                self._done(t)
-            else:
-                pass   # blue goes at scale_down_delay, which ends the rollout
-            return
-        self._at(t + a.interval, self._measure, since)
-
-    def _rollback(self, t: float, rate: float) -> None:
-        r = self._r
-        r["decided"] = t
-        back = r["from"]
-        self._log(t, f"rollback (error rate {100 * rate:.1f} %)", None, r["version"])
-        if r["kind"] == "rolling":       # kubectl rollout undo: a rolling update back
-            r["target"] = back
-        elif r["kind"] == "canary":      # abort: weight 0 now, canary pods deleted
-            self.weight = 0.0
-            for p in self.live(r["version"]):
-                self._delete(p, t)
-        else:                            # blue-green: switch back, or rebuild blue first
-            if len(self.ready(back)) >= 1:
-                self.active = back
-                self._log(t, "switch", None, back)
-            for p in self.live(r["version"]):
-                if self.active == back:
-                    self._delete(p, t)
-            if self.active != back:
-                r["target"] = back
-                for _ in range(self.replicas - len(self.live(back))):
-                    self._create(back, t)
-        self._sync(t)
-        if r["outcome"] == "in progress" and not self.live(r["version"]) and \
-                all(p.ready(t) for p in self.live()) and len(self.live()) >= self.replicas:
-            self._done(t)
-
-    def _check_clean(self, t: float) -> None:
-        r = self._r
-        if r is None or r["decided"] is None or r["clean"] is not None:
-            return
-        serving = self.ready(r["version"], t)
-        if r["kind"] == "blue-green":
-            serving = serving if self.active == r["version"] else []
-        if r["kind"] == "canary" and self.weight == 0:
-            serving = []
-        if not serving:
-            r["clean"] = t
-
     def _done(self, t: float) -> None:
         r = self._r
         if r is None:
@@ -442,6 +340,16 @@ class Deployment:
                 alive -= 1
             best = max(best, alive)
         return best
+
+    def fewest_ready(self, since: float = 0.0, until: float | None = None) -> int:
+        """The fewest ready pods (any version) at any moment from *since* to *until*
+        (default: the last change): the capacity floor a run actually kept."""
+        pods = self.pods
+        changes = {t for p in pods for t in (p.created, p.ready_at, p.deleted) if t is not None}
+        end = max(changes | {since}) if until is None else until
+        times = sorted({since} | {t for t in changes if since <= t <= end})
+        return min(sum(1 for p in pods if p.ready_at <= t and (p.deleted is None or p.deleted > t))
+                   for t in times)
 
     def capacity(self, until: float, step: float = 1_000.0) -> dict[str, list[tuple[float, int]]]:
         """Ready pods per version (and ``"serving"``: pods the Service sends to), sampled

@@ -17,20 +17,32 @@ only the requested scope, an expiry no later than the subject token's, and an ``
 claim naming the actor (§4.1: ``{"sub": <the actor's identity>}``), nested when the
 subject token had an ``act`` already, so a chain of delegation stays visible.
 
+This module is the **authorization server's side**: :meth:`TokenExchange.token_endpoint`
+takes the form parameters of one request, as a dict of strings, and answers or refuses.
+Writing the request (the client's side: which parameters, which audience, which scope) is
+the caller's job; nothing here builds it.
+
+The subject token is checked the way the server that issued it can: by **introspection**
+(:meth:`labs.security.jwt.Issuer.introspect`, RFC 7662): it must be a token this issuer
+issued, not expired, and its ``aud`` must include the audience the server accepts for
+exchange (*accepts*, the shop's API). A forged or expired token is refused whatever the
+calling service's own validation would have said.
+
 Policy (which actor may ask for which audience) is the authorization server's, not the
 RFC's (§5 leaves it to the implementer); :class:`TokenExchange` takes it as a dict.
-Errors follow §2.2.2: ``invalid_request`` when the subject token is not valid,
-``invalid_target`` when the audience is not allowed, and OAuth's ``invalid_scope`` (RFC
-6749 §5.2) when the scope is wider than the subject token's. The actor is authenticated
-by mTLS (its SPIFFE ID), as a client would be at the token endpoint (RFC 8705).
+Errors follow §2.2.2 and RFC 6749 §5.2: ``unsupported_grant_type`` for another grant,
+``invalid_request`` for a missing or unsupported parameter or a subject token that is not
+active, ``invalid_target`` when the audience is not allowed, ``invalid_scope`` when the
+scope is empty or wider than the subject token's. The actor is authenticated by mTLS (its
+SPIFFE ID), as a client would be at the token endpoint (RFC 8705).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..kernel.errors import ConfigError
-from .jwt import Issuer, TokenRejected
+from ..kernel.errors import ConfigError, _check_number
+from .jwt import Issuer
 
 __all__ = ["ExchangeRefused", "TokenExchange", "GRANT_TYPE", "ACCESS_TOKEN_TYPE"]
 
@@ -55,37 +67,59 @@ class TokenExchange:
     token's lifetime (seconds).
     """
 
+    GRANT_TYPE = GRANT_TYPE                  # the §2.1 grant_type of an exchange request
+    ACCESS_TOKEN_TYPE = ACCESS_TOKEN_TYPE    # the §3 token type URI of an access token
+
     issuer: Issuer
     accepts: str
     policy: dict
     ttl: float = 60.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.issuer, Issuer):
+            raise ConfigError(f"issuer must be a labs.Issuer (the server that issued the subject "
+                              f"tokens), got {self.issuer!r:.60}.")
+        if not isinstance(self.accepts, str) or not self.accepts:
+            raise ConfigError(f"accepts must be the audience subject tokens carry, e.g. 'shop-api', "
+                              f"got {self.accepts!r}.")
+        _check_number("ttl", self.ttl, low=0.0, low_open=True,
+                      fix="Pass the exchanged tokens' lifetime in seconds, e.g. 60.")
         if not isinstance(self.policy, dict) or not all(
                 isinstance(v, (list, tuple)) for v in self.policy.values()):
             raise ConfigError("policy must be a dict {actor SPIFFE ID: [audiences it may request]}.")
 
-    def exchange(self, subject_token: str, *, actor: str | None, audience: str, scope: str,
-                 now: float, subject_token_type: str = ACCESS_TOKEN_TYPE,
-                 grant_type: str = GRANT_TYPE) -> dict:
-        """The §2.2.1 response (a dict) or :class:`ExchangeRefused`; see the module docstring."""
-        if grant_type != GRANT_TYPE:
+    def token_endpoint(self, form: dict, *, actor: str | None, now: float) -> dict:
+        """The §2.2.1 response (a dict) to the request *form*, or :class:`ExchangeRefused`.
+
+        *form* holds the §2.1 parameters as strings: ``grant_type``, ``subject_token``,
+        ``subject_token_type``, ``audience`` and ``scope`` (this server requires both of the
+        last two: it never issues a token wider than asked). *actor* is the caller's SPIFFE ID
+        from the mTLS handshake (``None``: no SVID); *now* is Unix time in seconds.
+        """
+        if not isinstance(form, dict):
+            raise ConfigError(f"form must be a dict of the RFC 8693 §2.1 parameters, got {form!r:.60}.")
+        if form.get("grant_type") != GRANT_TYPE:
             raise ExchangeRefused("unsupported_grant_type", f"grant_type must be {GRANT_TYPE}")
-        if subject_token_type != ACCESS_TOKEN_TYPE:
-            raise ExchangeRefused("invalid_request", f"subject_token_type {subject_token_type!r} "
-                                  "is not supported")
         if actor is None:
             raise ExchangeRefused("invalid_client", "the actor did not authenticate (no SVID)")
-        try:
-            claims = self.issuer.validate(subject_token, self.accepts, now)
-        except TokenRejected as e:
-            raise ExchangeRefused("invalid_request", f"subject_token: {e}") from None
+        for name in ("subject_token", "subject_token_type", "audience", "scope"):
+            if not isinstance(form.get(name), str):
+                raise ExchangeRefused("invalid_request", f"the parameter {name} is missing")
+        if form["subject_token_type"] != ACCESS_TOKEN_TYPE:
+            raise ExchangeRefused("invalid_request", f"subject_token_type "
+                                  f"{form['subject_token_type']!r} is not supported")
+        claims = self.issuer.introspect(form["subject_token"], now)
+        aud = claims.get("aud")
+        if not claims["active"] or self.accepts not in (aud if isinstance(aud, list) else [aud]):
+            raise ExchangeRefused("invalid_request", "subject_token is not an active token for "
+                                  f"{self.accepts!r}")
+        audience = form["audience"]
         if audience not in self.policy.get(actor, ()):
             raise ExchangeRefused("invalid_target", f"{actor} may not obtain tokens for {audience!r}")
         held = set(claims.get("scope", "").split())
-        wanted = scope.split()
+        wanted = form["scope"].split()
         if not wanted or not set(wanted) <= held:
-            raise ExchangeRefused("invalid_scope", f"scope {scope!r} is not within {sorted(held)}")
+            raise ExchangeRefused("invalid_scope", f"scope {form['scope']!r} is not within {sorted(held)}")
         act = {"sub": actor}
         if "act" in claims:
             act["act"] = claims["act"]
@@ -109,9 +143,11 @@ def _parity(seed: int) -> str:
                          scope="orders:read payments:charge")
         aud = rng.choice(["payments", "shipping"])
         scope = rng.choice(["payments:charge", "payments:refund"])
+        form = {"grant_type": GRANT_TYPE, "subject_token": user, "audience": aud, "scope": scope,
+                "subject_token_type": ACCESS_TOKEN_TYPE}
         try:
-            out.append(tx.exchange(user, actor="spiffe://shop.example/ns/shop/sa/orders",
-                                   audience=aud, scope=scope, now=1000 + i)["access_token"])
+            out.append(tx.token_endpoint(form, actor="spiffe://shop.example/ns/shop/sa/orders",
+                                         now=1000 + i)["access_token"])
         except ExchangeRefused as e:
             out.append(e.error)
     return hashlib.sha256("|".join(out).encode()).hexdigest()

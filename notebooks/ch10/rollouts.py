@@ -59,11 +59,13 @@ def wallet_rounding_bug(body):
 
 
 def run(strategy, bug=wallet_rounding_bug, seed=None, rate=None, replicas=None,
-        pod_start=None, wallet_share=None, noise=None, until=END):
+        pod_start=None, wallet_share=None, noise=None, until=END, lose=()):
     """Ship v2 at ROLLOUT_AT with *strategy*; return (deployment, result).
 
-    *bug(body)* says which payments v2 fails (None: v2 is a good release). Every world
-    parameter left as None takes its knob's value.
+    *bug(body)* says which payments v2 fails (None: v2 is a good release). *lose* lists pods
+    lost during the run, as ``(at ms, version or None)`` pairs (a node failure: the pod
+    goes, its ReplicaSet starts a replacement). Every world parameter left as None takes
+    its knob's value.
     """
     seed = SEED if seed is None else seed
     rate = RATE if rate is None else rate
@@ -101,6 +103,8 @@ def run(strategy, bug=wallet_rounding_bug, seed=None, rate=None, replicas=None,
     sim.service("orders", orders, concurrency=64)
     if strategy is not None:
         payments.rollout("v2", at=ROLLOUT_AT, strategy=strategy)
+    for at, version in lose:
+        payments.lose(at, version)
 
     def basket(rng, i):
         return {"id": i, "method": "wallet" if rng.random() < wallet_share else "card",
@@ -253,61 +257,111 @@ labs.viz.sequence(canary_result, trace_id=first.trace_id)
 #   the rollback has to start new ones first. How long is v2 exposed now?
 # * A canary with `min_requests=5`: it decides sooner, and sometimes on noise. Try
 #   `bug=None` with it.
+# * `run(RollingUpdate(), bug=None, lose=[(10_001, "v1")])`: a node fails just after the
+#   rollout deleted its first old pod. Compare `dep.fewest_ready()` with and without it:
+#   `maxUnavailable` counts only the rollout's own deletions.
 
 # %% tags=["knob"]
 MY_STRATEGY = BlueGreen(analysis=OBJECTIVE, scale_down_delay=0)
 mine, mine_result = run(MY_STRATEGY)
 print(measure(mine, mine_result))
 
-# %% [markdown] exercise={"id": "ch10-fenceposts", "title": "maxSurge and maxUnavailable as pod counts", "outcome": "Compute the pod counts a Deployment's maxSurge and maxUnavailable allow, with Kubernetes' rounding", "points": 2, "minutes": 10}
-# ## Exercise 1: the fenceposts
+# %% [markdown] exercise={"id": "ch10-rolling-settings", "title": "maxSurge and maxUnavailable for a floor, a quota and a deadline", "outcome": "Choose a Deployment's maxSurge and maxUnavailable as percentages, with the controller's rounding, so a rollout keeps a capacity floor through a lost pod, stays within a pod quota and finishes in time", "points": 2, "minutes": 15}
+# ## Exercise 1: settings for the sale
 #
-# Write `fenceposts(replicas, max_surge, max_unavailable)` returning `(surge, unavailable)`
-# as pod counts, the way the Deployment controller does (`ResolveFenceposts`). Each value is
-# an int (pods) or a string such as `"25%"` (of `replicas`). A percentage surge is rounded
-# **up**, a percentage unavailable **down**, and if both come out as 0, unavailable is 1.
-# (Both given as 0 explicitly is rejected by Kubernetes; you may ignore that case.)
+# For the sale, payments runs on **10** replicas, and three people have a say in its
+# rolling update:
+#
+# * the capacity plan: at least **8** ready pods at every moment of a rollout, **even if a
+#   node fails and takes one pod with it** mid-rollout (nodes do fail, and a rollout is
+#   exactly when you have the least spare);
+# * the namespace's ResourceQuota: at most **12** payments pods at once (a surge pod over
+#   the quota is refused and the rollout stalls);
+# * the release manager: a good release finishes within **70 s** of the rollout's start.
+#
+# Set `MY_ROLLING` to a `RollingUpdate(max_surge=..., max_unavailable=...)` that meets
+# all three, with both values written as **percentages** (the platform's shared chart
+# uses percentages so the settings keep meaning something when the replica count
+# changes). Work out first what pod counts you need, then which percentages of 10 the
+# controller turns into those counts: a percentage surge rounds **up**, a percentage
+# unavailable rounds **down**. The defaults, `25%` and `25%`, are not it.
+#
+# `rolling_objectives(rolling)` runs a good v2 with your setting in the sale's world and
+# says what it misses, in plain words. `rolling_objectives(rolling, lose=[(at, version)])`
+# also loses a pod at `at` ms (the rollout starts at `ROLLOUT_AT`), of `version` (`"v1"`,
+# `"v2"`, or `None` for any): try a few moments before you trust your setting.
 
 # %%
-def fenceposts(replicas, max_surge="25%", max_unavailable="25%"):
-    ### BEGIN SOLUTION
-    def scaled(value, up):
-        if isinstance(value, int):
-            return value
-        pct = int(value.rstrip("%"))
-        return -(-pct * replicas // 100) if up else pct * replicas // 100
+SALE_REPLICAS = 10   # payments pods for the sale
+FLOOR = 8            # ready pods the capacity plan needs at every moment
+QUOTA = 12           # payments pods the namespace's ResourceQuota allows at once
+DEADLINE_S = 70      # a good release finishes within this many seconds of its start
+SALE_END = 100_000   # ms of traffic in these runs: time enough for any setting that meets them
 
-    surge, unavailable = scaled(max_surge, True), scaled(max_unavailable, False)
-    if surge == 0 and unavailable == 0:
-        unavailable = 1
-    return surge, unavailable
-    ### END SOLUTION
-    ### STUB return None
 
-# %% tags=["check"] exercise="ch10-fenceposts"
-(Checks("ch10-fenceposts")
- .equal("the defaults on 4 replicas", lambda: fenceposts(4), (1, 1),
-        hint="25 % of 4 is exactly 1, either way.")
- .equal("the defaults on 3 replicas", lambda: fenceposts(3), (1, 0),
-        hint="Surge: 0.75 pods rounds up to 1. Unavailable: 0.75 rounds down to 0.")
- .equal("both round to 0 on 1 replica", lambda: fenceposts(1, "10%", "10%"), (1, 0),
-        hint="10 % of 1 pod: the surge rounds up.")
- .equal("both 0 after rounding", lambda: fenceposts(1, 0, "25%"), (0, 1),
-        hint="If both come out as 0, the controller allows one unavailable pod.")
- .equal("the defaults on 10 replicas", lambda: fenceposts(10), (3, 2),
-        hint="2.5 rounds up to 3 for the surge, down to 2 for the unavailable.")
- .equal("absolute numbers are used as they are", lambda: fenceposts(10, 2, 0), (2, 0))
+def rolling_objectives(rolling, seed=7, lose=()):
+    """What *rolling* misses when a good v2 ships to the sale's 10 replicas ([] = all met)."""
+    if rolling is None:
+        return None
+    world = dict(STANDARD, seed=seed, replicas=SALE_REPLICAS)
+    dep, _ = run(rolling, bug=None, lose=lose, until=SALE_END, **world)
+    missed = []
+    if dep.peak() > QUOTA:
+        missed.append(f"{dep.peak()} pods at once; the quota allows {QUOTA}, so the extra "
+                      "ones would be refused and the rollout would stall")
+    fewest = dep.fewest_ready(since=ROLLOUT_AT)
+    if fewest < FLOOR:
+        missed.append(f"only {fewest} ready pods at one moment; the capacity plan needs {FLOOR}")
+    rep = dep.report()
+    if rep.outcome != "promoted":
+        missed.append(f"the good release is still {rep.outcome} "
+                      f"{(SALE_END - ROLLOUT_AT) / 1000:.0f} s after it started")
+    elif not lose and (rep.finished - rep.started) / 1000 > DEADLINE_S:
+        missed.append(f"the good release took {(rep.finished - rep.started) / 1000:.0f} s "
+                      f"(at most {DEADLINE_S})")
+    return missed
+
+
+def percentages(rolling):
+    """True if both of *rolling*'s settings are percentage strings such as "25%"."""
+    return all(isinstance(v, str) and v.endswith("%")
+               for v in (rolling.max_surge, rolling.max_unavailable))
+
+
+print("the defaults on 10 replicas:", rolling_objectives(RollingUpdate()))
+
+# %%
+### BEGIN SOLUTION
+# At most 12 pods: a surge of 2 (11 % to 20 % of 10, rounded up). At least 8 ready even
+# when a pod is lost: the rollout may take only 1 (10 % to 19 %, rounded down). Speed:
+# 2 + 1 = 3 pods replaced per wave; 2 per wave takes over 70 s.
+MY_ROLLING = RollingUpdate(max_surge="20%", max_unavailable="10%")
+### END SOLUTION
+### STUB MY_ROLLING = None
+
+# %% tags=["check"] exercise="ch10-rolling-settings"
+(Checks("ch10-rolling-settings")
+ .true("MY_ROLLING is a RollingUpdate with both settings as percentages",
+       lambda: MY_ROLLING and isinstance(MY_ROLLING, RollingUpdate) and percentages(MY_ROLLING),
+       hint='RollingUpdate(max_surge="..%", max_unavailable="..%").')
+ .equal("objectives missed by a good release (seed 7)",
+        lambda: rolling_objectives(MY_ROLLING), [],
+        hint="Too many pods: a smaller surge (it rounds up). Too few ready: a smaller "
+             "unavailable (it rounds down). Too slow: the pods replaced per wave are surge + "
+             "unavailable.")
  .report())
 
-# %% tags=["hidden-check"] exercise="ch10-fenceposts"
-_cases = [(n, s, u) for n in (1, 2, 3, 4, 5, 7, 10, 13, 40, 101)
-          for s in (0, 1, 3, "0%", "1%", "10%", "25%", "33%", "50%", "100%")
-          for u in (0, 1, 2, "0%", "1%", "25%", "30%", "50%", "99%", "100%")
-          if not (s in (0, "0%") and u in (0, "0%"))]
-_wrong = lambda: [c for c in _cases if fenceposts(*c) != labs.resolve_fenceposts(*c)][:3]
-(Checks("ch10-fenceposts", hidden=True)
- .equal("agrees with the controller on 900 configurations", _wrong, [],
-        hint="Percentages that are not whole pods, and 1 % of 1 replica (both round to 0).")
+# %% tags=["hidden-check"] exercise="ch10-rolling-settings"
+# The chapter's failure on top of the rollout: a node fails and takes a pod with it, just
+# after the rollout deleted its first old pods, and once more in the middle of the rollout.
+(Checks("ch10-rolling-settings", hidden=True)
+ .equal("an old pod lost as the rollout starts",
+        lambda: rolling_objectives(MY_ROLLING, lose=[(ROLLOUT_AT + 1, "v1")]), [],
+        hint="maxUnavailable counts only the rollout's own deletions: leave room for a loss.")
+ .equal("a pod lost 25 s into the rollout",
+        lambda: rolling_objectives(MY_ROLLING, lose=[(ROLLOUT_AT + 25_000, None)]), [])
+ .equal("objectives missed, seed 11", lambda: rolling_objectives(MY_ROLLING, seed=11), [])
+ .equal("objectives missed, seed 12", lambda: rolling_objectives(MY_ROLLING, seed=12), [])
  .report())
 
 # %% [markdown] exercise={"id": "ch10-canary", "title": "A canary that catches the bug and ships good releases", "outcome": "Configure canary steps and an error-rate analysis that roll back a bad release while hurting few customers, and promote a good one without a false rollback", "points": 3, "minutes": 20}

@@ -87,3 +87,22 @@ def test_no_module_is_over_about_400_lines():
     long = {str(p.relative_to(ROOT)): n for p in MODULES
             if (n := len(p.read_text().splitlines())) > 480}
     assert long == {}
+
+
+def test_every_module_imports_on_its_own():
+    """Each module imports first in a fresh interpreter (an import cycle hidden by the order
+    the package usually loads in fails here, as it did in Pyodide's parity run)."""
+    import subprocess
+    import sys
+
+    names = sorted("labs." + p.relative_to(LABS).with_suffix("").as_posix().replace("/", ".")
+                   .removesuffix(".__init__") for p in LABS.rglob("*.py"))
+    script = ("import importlib, subprocess, sys\n"
+              "bad = []\n"
+              "for n in sys.argv[1:]:\n"
+              "    r = subprocess.run([sys.executable, '-c', 'import ' + n], capture_output=True, text=True)\n"
+              "    if r.returncode: bad.append(n + ': ' + r.stderr.strip().splitlines()[-1])\n"
+              "print('\\n'.join(bad))\n")
+    out = subprocess.run([sys.executable, "-c", script, *names], capture_output=True, text=True,
+                         cwd=LABS.parent, check=True).stdout.strip()
+    assert out == "", out

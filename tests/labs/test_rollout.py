@@ -1,4 +1,4 @@
-"""Tests of labs.delivery: Kubernetes fenceposts, Deployment rollouts, expand and contract."""
+"""Tests of labs.delivery: Kubernetes fenceposts, Deployment rollouts, a pod lost, expand and contract."""
 
 from __future__ import annotations
 
@@ -195,6 +195,97 @@ def test_rolling_update_respects_the_fenceposts(replicas, surge, unavailable, se
         assert len(ready) >= replicas - u, (t, len(ready))
     assert dep.report().outcome in ("rolled back", "promoted")   # finished either way
     assert len(dep.live()) == replicas
+
+
+# -- a pod lost ------------------------------------------------------------------------------
+def _lossy(strategy, lose, seed=3, replicas=4, bug=0.0, until=30_000):
+    """_world, with pods lost at the (at, version) pairs of *lose*."""
+    orig = Deployment.rollout
+
+    def rollout_and_lose(self, version, at, strategy):
+        orig(self, version, at, strategy)
+        for when, v in lose:
+            self.lose(when, v)
+
+    Deployment.rollout = rollout_and_lose
+    try:
+        return _world(strategy, bug=bug, seed=seed, replicas=replicas, until=until)
+    finally:
+        Deployment.rollout = orig
+
+
+def test_a_lost_pod_is_replaced_by_its_replicaset():
+    """No rollout: the oldest ready pod goes, a pod of the same version replaces it and is
+    ready after the start-up time; capacity dips by one meanwhile."""
+    sim = Simulation(seed=1)
+    dep = Deployment(sim, "p", {"v1": lambda ctx, req: {}}, "v1", replicas=3, start=2_000.0)
+    first = dep.pods[0]
+    dep.lose(5_000, "v1")
+    dep.finish(10_000)
+    assert first.deleted == 5_000.0
+    assert [p.version for p in dep.live()] == ["v1"] * 3
+    replacement = dep.live()[-1]
+    assert (replacement.created, replacement.ready_at) == (5_000.0, 7_000.0)
+    assert ("lost" in [h[1] for h in dep.history])
+    assert dep.fewest_ready() == 2 and dep.fewest_ready(since=7_000) == 3
+    assert dep.fewest_ready(until=4_999) == 3
+
+
+def test_a_loss_with_no_ready_pod_does_nothing():
+    sim = Simulation(seed=1)
+    dep = Deployment(sim, "p", {"v1": lambda ctx, req: {}, "v2": lambda ctx, req: {}}, "v1",
+                     replicas=2)
+    dep.lose(1_000, "v2")
+    dep.finish(2_000)
+    assert len(dep.pods) == 2 and dep.history[-1][1] == "nothing to lose"
+
+
+def test_a_loss_comes_on_top_of_max_unavailable():
+    """4 replicas, 25 %/25 %: the rollout keeps 3 ready; an old pod lost as it starts
+    leaves 2 (maxUnavailable budgets only the rollout's own deletions); with
+    maxUnavailable 0 the same loss leaves 3."""
+    assert _world(RollingUpdate())[0].fewest_ready() == 3
+    assert _lossy(RollingUpdate(), [(1_001, "v1")])[0].fewest_ready() == 2
+    dep, _ = _lossy(RollingUpdate(max_surge=1, max_unavailable=0), [(1_001, "v1")])
+    assert dep.fewest_ready() == 3
+    assert dep.report().outcome == "promoted" and len(dep.live("v2")) == 4
+
+
+@settings(max_examples=25, deadline=None)
+@given(replicas=st.integers(2, 7),
+       surge=st.sampled_from([0, 1, 2, "25%", "50%"]),
+       unavailable=st.sampled_from([0, 1, "25%", "50%"]),
+       at=st.integers(1_000, 12_000), version=st.sampled_from(["v1", "v2", None]),
+       seed=st.integers(0, 50))
+def test_one_lost_pod_costs_at_most_one_pod_below_the_floor(replicas, surge, unavailable, at,
+                                                              version, seed):
+    """With one pod lost at any moment of a rolling update: pods never exceed
+    replicas + surge, ready pods never drop below replicas - unavailable - 1, and the
+    rollout still completes with *replicas* pods of the new version."""
+    if surge in (0, "0%") and unavailable in (0, "0%"):
+        return
+    s, u = resolve_fenceposts(replicas, surge, unavailable)
+    dep, _ = _lossy(RollingUpdate(surge, unavailable), [(at, version)], seed=seed,
+                    replicas=replicas, until=40_000)
+    assert dep.peak() <= replicas + s
+    assert dep.fewest_ready() >= replicas - u - 1
+    assert dep.report().outcome == "promoted"
+    assert [p.version for p in dep.live()] == ["v2"] * replicas
+
+
+def test_same_seed_same_losses_same_journal():
+    a = _lossy(RollingUpdate(), [(1_001, "v1"), (6_000, None)], seed=9)[1].journal_hash()
+    b = _lossy(RollingUpdate(), [(1_001, "v1"), (6_000, None)], seed=9)[1].journal_hash()
+    assert a == b != _world(RollingUpdate(), bug=0.0, seed=9)[1].journal_hash()
+
+
+@pytest.mark.parametrize("args, match", [((-1,), "at"), ((1_000, "v9"), "not one of"),
+                                          (("soon",), "at")])
+def test_lose_config_errors(args, match):
+    sim = Simulation(seed=1)
+    dep = Deployment(sim, "p", {"v1": lambda ctx, req: {}}, "v1", replicas=2)
+    with pytest.raises(ConfigError, match=match):
+        dep.lose(*args)
 
 
 # -- expand and contract -----------------------------------------------------------------------
