@@ -139,6 +139,14 @@ class Handler(SimpleHTTPRequestHandler):
         self.end_headers()
         return f
 
+    def copyfile(self, source, outputfile):
+        """A browser that goes away mid-file (a tab closed, a lab left while its runtime
+        loads, the chapter page's warm-up cut short) is normal, not a server error."""
+        try:
+            super().copyfile(source, outputfile)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
     def log_message(self, format, *args):  # quiet: one line per error only
         if len(args) > 1 and str(args[1]).startswith("5"):
             super().log_message(format, *args)

@@ -260,3 +260,25 @@ def test_fingerprint_refuses_a_wheel_that_does_not_match_its_lock(tmp_path):
     with pytest.raises(ValueError, match="sha256 does not match"):
         fingerprint(lite)
     assert json.loads((lite / "jupyter-lite.json").read_text())  # config left readable
+
+
+def test_a_browser_leaving_mid_file_is_not_a_server_error(served, capsys):
+    """Closing a tab while the runtime downloads resets the connection: no traceback."""
+    import socket
+    import struct
+    import time
+
+    base, root, _ = served
+    (root / "lite" / "big.wasm").write_bytes(b"\0asm" + b"x" * 20_000_000)
+    host, port = base.rsplit("/", 1)[1].split(":")
+    for _ in range(3):
+        s = socket.create_connection((host, int(port)))
+        s.sendall(b"GET /lite/big.wasm HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(1000).startswith(b"HTTP/1.0 200")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset
+        s.close()
+    time.sleep(1)
+    status, _, body = get(base + "/small.json")  # and the server still answers
+    assert status == 200 and body == b"{}"
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Exception occurred" not in err, err
