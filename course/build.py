@@ -41,6 +41,16 @@ PYODIDE_CORE = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_st
                 "package.json")
 #: What the kernel's lock add-on solves with uv, beyond the kernel's own wheels.
 LOCK_SPECS = ("micropip", "simpy==4.1.2", "ipywidgets==8.1.9")
+#: Packages loaded with Pyodide itself (``loadPyodideOptions.packages``), beyond the lock
+#: add-on's defaults (ipykernel, comm, pyodide-kernel, ipython). The kernel's worker skips
+#: its own separate step for each name listed here: ``loadPackage(['micropip'])``, then
+#: ``micropip.install(<piplite wheel>)``, then ``piplite.install(...)`` for each of
+#: ipykernel, comm, pyodide-kernel, jedi and ipython not listed (jupyterlite-pyodide-kernel
+#: 0.8, ``worker.ts``). Listed, they download in parallel while Pyodide starts and install
+#: in one step. ``labs`` and ``simpy`` are what every lab's first cell imports.
+PREFETCH_EXTRA = ("micropip", "piplite", "jedi", "labs", "simpy")
+#: Files of the labs app worth a precompressed copy (served by course.serve when accepted).
+PRECOMPRESS = (".js", ".mjs", ".wasm", ".json", ".css", ".html", ".svg", ".zip")
 
 
 class BuildError(RuntimeError):
@@ -144,7 +154,7 @@ def build_lite(wheel: Path) -> None:
             "specs": list(LOCK_SPECS),
             "constraints": ["-r pyodide-constraints.txt"],
             "wheels": [str(wheel)],
-            "prefetch_extra": ["labs", "simpy"],
+            "prefetch_extra": list(PREFETCH_EXTRA),
         },
     }
     (lite / "jupyter_lite_config.json").write_text(json.dumps(config, indent=1))
@@ -172,8 +182,124 @@ def build_lite(wheel: Path) -> None:
         tail = "".join(log.read_text().splitlines(keepends=True)[-40:])
         raise BuildError(f"jupyter lite build failed (exit {proc.returncode}); "
                          f"last lines of {log}:\n{tail}")
+    bytecode_step(SITE / "lite")
+    from course.fingerprint import fingerprint  # long-lived URLs for the runtime (issue 19)
+    moved = fingerprint(SITE / "lite")
+    print(f"    content-addressed URLs: {moved['core'].name}/, {moved['wheels']} wheels, "
+          f"{moved['lock'].name}", flush=True)
     from course.lite_extras import install as install_lite_extras  # lab guard, sizes (issue 8)
-    install_lite_extras(SITE / "lite")
+    install_lite_extras(SITE / "lite", precompress=precompress)
+
+
+#: Run in Pyodide itself (Node), so the bytecode is exactly the browser's Python's.
+_PYC_JS = r"""
+const [pyodideDir, wheelsDir] = process.argv.slice(2);
+const { loadPyodide } = await import(pyodideDir + "/pyodide.mjs");
+const py = await loadPyodide({ indexURL: pyodideDir + "/" });
+py.FS.mkdirTree("/wheels");
+py.FS.mount(py.FS.filesystems.NODEFS, { root: wheelsDir }, "/wheels");
+console.log(py.runPython(`
+import io, os, sys, zipfile, importlib.util
+from importlib._bootstrap_external import _code_to_hash_pyc
+tag = sys.implementation.cache_tag
+site = f"/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages/"
+done = []
+for name in sorted(os.listdir("/wheels")):
+    if not name.endswith(".whl"):
+        continue
+    path = "/wheels/" + name
+    with zipfile.ZipFile(path) as zin:
+        names = zin.namelist()
+        if any("/__pycache__/" in n for n in names):
+            continue
+        out = io.BytesIO()
+        n = 0
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zout:
+            for info in zin.infolist():
+                data = zin.read(info)
+                zout.writestr(info, data)
+                f = info.filename
+                if not f.endswith(".py") or ".dist-info/" in f or ".data/" in f:
+                    continue
+                try:
+                    code = compile(data, site + f, "exec", dont_inherit=True)
+                except SyntaxError:
+                    continue
+                head, _, base = f.rpartition("/")
+                pyc = (head + "/" if head else "") + "__pycache__/" + base[:-3] + "." + tag + ".pyc"
+                zi = zipfile.ZipInfo(pyc, date_time=info.date_time)
+                zi.compress_type = zipfile.ZIP_DEFLATED
+                zout.writestr(zi, bytes(_code_to_hash_pyc(code, importlib.util.source_hash(data), False)))
+                n += 1
+    with open(path, "wb") as fh:
+        fh.write(out.getvalue())
+    done.append(f"{name}:{n}")
+" ".join(done)
+`));
+"""
+
+
+def bytecode_step(site_lite: Path, env=os.environ) -> bool:
+    """Compile the wheels' bytecode unless ``COURSE_PYC=0``; says whether it did."""
+    if env.get("COURSE_PYC", "1") == "0":
+        print("    wheels left without bytecode (COURSE_PYC=0)", flush=True)
+        return False
+    compile_wheels(site_lite)
+    return True
+
+
+def compile_wheels(site_lite: Path) -> None:
+    """Add Python 3.x bytecode (``__pycache__/*.cpython-3xx.pyc``) to the lock's wheels.
+
+    The browser's Python then imports IPython, traitlets, jedi, ``labs``... without
+    compiling their sources at every lab start. The bytecode is written by the site's own
+    Pyodide (run in Node), so it matches the browser's Python exactly; it is
+    *unchecked-hash* bytecode (PEP 552), valid whatever the files' times, and the sources
+    stay in the wheel for tracebacks. The lock's sha256 of each wheel is updated. The
+    kernel's own three wheels (served from the extension, indexed by piplite) are left as
+    they are. ``COURSE_PYC=0`` builds without it.
+    """
+    import hashlib
+
+    wheels = site_lite / "static" / "pyodide-lock"
+    lock_path = wheels / "pyodide-lock.json"
+    script = BUILD / "compile-wheels.mjs"
+    script.write_text(_PYC_JS)
+    result = subprocess.run(["node", str(script), str((site_lite / "static" / "pyodide").resolve()),
+                             str(wheels.resolve())], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BuildError(f"compiling the wheels' bytecode in Pyodide failed:\n{result.stderr[-2000:]}")
+    lock = json.loads(lock_path.read_text())
+    for pkg in lock["packages"].values():
+        wheel = (site_lite / "static" / "pyodide" / pkg["file_name"]).resolve()
+        if wheel.parent == wheels.resolve() and wheel.is_file():
+            pkg["sha256"] = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    lock_path.write_text(json.dumps(lock))
+    print(f"    bytecode added to {result.stdout.strip().count(':')} wheels", flush=True)
+
+
+def precompress(folder: Path, min_bytes: int = 1024, min_gain: float = 0.1) -> tuple[int, int]:
+    """Write ``name.gz`` (gzip -9, reproducible) next to each compressible file of ``folder``.
+
+    Only where it saves at least ``min_gain`` of the file. Returns (bytes before, after) of
+    the files that got a copy. A static host serves the copy with ``Content-Encoding:
+    gzip`` when the browser accepts it (course.serve does; README, "Serving the site").
+    """
+    import gzip
+
+    before = after = 0
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.suffix not in PRECOMPRESS or path.stat().st_size < min_bytes:
+            continue
+        data = path.read_bytes()
+        packed = gzip.compress(data, compresslevel=9, mtime=0)
+        gz = path.with_name(path.name + ".gz")
+        if len(packed) > len(data) * (1 - min_gain):
+            gz.unlink(missing_ok=True)
+            continue
+        gz.write_bytes(packed)
+        before, after = before + len(data), after + len(packed)
+    return before, after
 
 
 def verify_lite() -> dict:
@@ -186,6 +312,7 @@ def verify_lite() -> dict:
     url = settings.get("pyodideUrl", "")
     if not url.startswith("./") or not (out / url).is_file():
         problems.append(f"pyodideUrl is {url!r}, not a file of the site")
+    core = (out / url).parent
     lock_url = settings.get("loadPyodideOptions", {}).get("lockFileURL", "")
     lock_path = out / lock_url
     if not lock_url.startswith("./") or not lock_path.is_file():
@@ -193,7 +320,7 @@ def verify_lite() -> dict:
     else:
         lock = json.loads(lock_path.read_text())
         for name, pkg in sorted(lock["packages"].items()):
-            target = (out / "static" / "pyodide" / pkg["file_name"]).resolve()
+            target = (core / pkg["file_name"]).resolve()
             if "://" in pkg["file_name"] or not target.is_file():
                 problems.append(f"package {name} loads from {pkg['file_name']}")
         if "labs" not in lock["packages"]:

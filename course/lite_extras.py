@@ -23,7 +23,9 @@ import re
 import shutil
 from pathlib import Path
 
-__all__ = ["install", "cold_start_bytes", "lab_manifest", "APPS"]
+from course.fingerprint import core_dir
+
+__all__ = ["install", "cold_start_bytes", "warm_list", "lab_manifest", "APPS"]
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "docs" / "assets"
@@ -62,38 +64,74 @@ def _js_closure(build: Path) -> set[Path]:
     return seen
 
 
+def _sent(path: Path) -> int:
+    """Bytes sent for a file: its precompressed copy when the build wrote one."""
+    gz = path.with_name(path.name + ".gz")
+    return gz.stat().st_size if gz.is_file() else path.stat().st_size
+
+
+def _start_wheels(site_lite: Path) -> list[Path]:
+    """The wheels a lab start loads: the lock's preloaded packages and their dependencies."""
+    config = json.loads((site_lite / "jupyter-lite.json").read_text())["jupyter-config-data"]
+    settings = config.get("litePluginSettings", {}).get(
+        "@jupyterlite/pyodide-kernel-extension:kernel", {})
+    options = settings.get("loadPyodideOptions", {})
+    lock_url = options.get("lockFileURL", "")
+    if not lock_url:
+        return []
+    lock = json.loads((site_lite / lock_url).read_text())["packages"]
+    todo, done, wheels = list(options.get("packages", [])), set(), []
+    while todo:
+        name = todo.pop()
+        if name in done or name not in lock:
+            continue
+        done.add(name)
+        # the kernel's Pyodide resolves file names against its index URL, the core's folder
+        wheel = (core_dir(site_lite) / lock[name]["file_name"]).resolve()
+        if wheel.is_file():
+            wheels.append(wheel)
+        todo.extend(lock[name].get("depends", []))
+    return sorted(wheels)
+
+
+def warm_list(site_lite: Path) -> list[str]:
+    """What the chapter pages may fetch ahead, while the learner reads (progress.js).
+
+    The Pyodide core, the lock and the wheels a lab start loads: the files a lab start waits
+    for longest and that every lab shares. Paths relative to ``site/lite/``.
+    """
+    site_lite = Path(site_lite).resolve()
+    config = json.loads((site_lite / "jupyter-lite.json").read_text())["jupyter-config-data"]
+    settings = config.get("litePluginSettings", {}).get(
+        "@jupyterlite/pyodide-kernel-extension:kernel", {})
+    files = [settings.get("pyodideUrl", "./static/pyodide/pyodide.mjs")]
+    core = core_dir(site_lite)
+    files += ["./" + (core / n).relative_to(site_lite).as_posix()
+              for n in ("pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
+              if (core / n).is_file()]
+    lock_url = settings.get("loadPyodideOptions", {}).get("lockFileURL")
+    if lock_url:
+        files.append(lock_url)
+    files += ["./" + w.relative_to(site_lite).as_posix() for w in _start_wheels(site_lite)]
+    return [f[2:] if f.startswith("./") else f for f in files]
+
+
 def cold_start_bytes(site_lite: Path) -> dict:
     """Bytes a first (cold) lab start fetches, by part, measured from the built files.
 
     Pyodide's core, the wheels the kernel loads at start (the lock's prefetched packages
     and their dependencies, plus the kernel's own wheels) and the app's JavaScript.
     """
-    config = json.loads((site_lite / "jupyter-lite.json").read_text())["jupyter-config-data"]
-    settings = config.get("litePluginSettings", {}).get(
-        "@jupyterlite/pyodide-kernel-extension:kernel", {})
-    core_dir = site_lite / "static" / "pyodide"
-    core = sum(p.stat().st_size for p in core_dir.iterdir() if p.is_file())
-    wheels = 0
-    lock_url = settings.get("loadPyodideOptions", {}).get("lockFileURL", "")
-    if lock_url:
-        lock_path = site_lite / lock_url
-        lock = json.loads(lock_path.read_text())["packages"]
-        todo = list(settings.get("loadPyodideOptions", {}).get("packages", []))
-        done: set[str] = set()
-        while todo:
-            name = todo.pop()
-            if name in done or name not in lock:
-                continue
-            done.add(name)
-            wheel = lock_path.parent / lock[name]["file_name"]
-            if wheel.is_file():
-                wheels += wheel.stat().st_size
-            todo.extend(lock[name].get("depends", []))
+    core = sum(_sent(p) for p in core_dir(site_lite).iterdir()
+               if p.is_file() and p.suffix != ".gz")
+    wheels = sum(p.stat().st_size for p in _start_wheels(site_lite))
     pypi = site_lite / "extensions" / "@jupyterlite" / "pyodide-kernel-extension" / "static" / "pypi"
+    counted = set(_start_wheels(site_lite))
     wheels += sum(p.stat().st_size for p in pypi.glob("*.whl")
-                  if p.name.startswith(("piplite", "pyodide_kernel", "ipykernel")))
-    app = sum(p.stat().st_size for p in _js_closure(site_lite / "build"))
-    app += sum(p.stat().st_size for p in (site_lite / "extensions").rglob("*.js"))
+                  if p.name.startswith(("piplite", "pyodide_kernel", "ipykernel"))
+                  and p.resolve() not in counted)
+    app = sum(_sent(p) for p in _js_closure(site_lite / "build"))
+    app += sum(_sent(p) for p in (site_lite / "extensions").rglob("*.js"))
     return {"core": core, "wheels": wheels, "app": app, "total": core + wheels + app}
 
 
@@ -146,8 +184,12 @@ def _patch_config(site_lite: Path) -> None:
     path.write_text(json.dumps(config, indent=2))
 
 
-def install(site_lite: Path) -> None:
-    """Add the lab guard, the labs manifest and the settings to the built app."""
+def install(site_lite: Path, precompress=None) -> None:
+    """Add the lab guard, the labs manifest and the settings to the built app.
+
+    ``precompress(folder)``, when given, writes the ``.gz`` copies a server may send instead
+    (``course.build.precompress``); the manifest then states the bytes actually sent.
+    """
     site_lite = Path(site_lite)
     for asset in (GUARD_JS, GUARD_CSS):
         if not asset.is_file():
@@ -161,9 +203,12 @@ def install(site_lite: Path) -> None:
         if page.is_file():
             _inject(page)
     _patch_config(site_lite)
+    if precompress:
+        precompress(site_lite)
     size = cold_start_bytes(site_lite)
-    manifest = {"download": size, "labs": lab_manifest(site_lite)}
+    manifest = {"download": size, "warm": warm_list(site_lite), "labs": lab_manifest(site_lite)}
     (site_lite / "course-lab.json").write_text(json.dumps(manifest, indent=1))
+    (site_lite / "course-lab.json.gz").unlink(missing_ok=True)
     print(f"    lab guard installed; a cold lab start fetches about "
           f"{size['total'] / 1e6:.0f} MB (core {size['core'] / 1e6:.1f}, "
           f"wheels {size['wheels'] / 1e6:.1f}, app {size['app'] / 1e6:.1f})", flush=True)

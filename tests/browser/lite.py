@@ -28,3 +28,13 @@ def check_statuses(page) -> list[tuple[str, str]]:
     """(exercise, status) of every check report the notebook shows."""
     return [(e.get_attribute("data-exercise"), e.get_attribute("data-status"))
             for e in page.query_selector_all(".course-check")]
+
+
+def open_pyodide_harness(page, base_url: str, packages: str, timeout_ms: int = 180_000) -> None:
+    """The test-only page with the site's own Pyodide and lock (pages/pyodide.html), loaded;
+    a failure to load fails at once with the page's own message, not with a timeout."""
+    page.goto(f"{base_url}/__tests__/pyodide.html?packages={packages}")
+    page.wait_for_function("document.getElementById('status').textContent !== 'loading'",
+                           timeout=timeout_ms)
+    status = page.locator("#status").text_content()
+    assert status == "ready", f"the Pyodide harness did not load: {status}"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from course.notebooks import discover_labs, parse_lab
-from tests.browser.lite import check_statuses, error_outputs, run_all_cells
+from tests.browser.lite import check_statuses, error_outputs, open_pyodide_harness, run_all_cells
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
@@ -75,9 +75,7 @@ def test_solution_lab_passes_every_check_in_pyodide(warm_context, base_url, buil
     nb = json.loads((built_notebooks / "solution" / f"{lab.name}.ipynb").read_text())
     cells = [c["source"] for c in nb["cells"] if c["cell_type"] == "code"]
     page = context.new_page()
-    page.goto(f"{base_url}/__tests__/pyodide.html?packages=labs,ipython")
-    page.wait_for_function("document.getElementById('status').textContent === 'ready'",
-                           timeout=120_000)
+    open_pyodide_harness(page, base_url, "labs,ipython")
     out = json.loads(page.evaluate(
         "([code, cells]) => { window.pyodide.globals.set('CELLS', cells); return runPython(code); }",
         [RUN_NOTEBOOK, json.dumps(cells)]))

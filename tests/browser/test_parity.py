@@ -13,6 +13,7 @@ import json
 import pytest
 
 from labs.scenarios import parity_digests
+from tests.browser.lite import open_pyodide_harness
 
 pytestmark = pytest.mark.browser
 
@@ -29,9 +30,7 @@ SEEDS = [7, 8, 2026]
 def test_parity_scenarios_are_identical_in_pyodide(context, base_url):
     """Pyodide (Python 3.14, WebAssembly) and CPython produce byte-identical journals."""
     page = context.new_page()
-    page.goto(f"{base_url}/__tests__/pyodide.html?packages=labs")
-    page.wait_for_function("document.getElementById('status').textContent === 'ready'",
-                           timeout=180_000)
+    open_pyodide_harness(page, base_url, "labs")
     got = json.loads(page.evaluate(
         "([code, seeds]) => { window.pyodide.globals.set('SEEDS', window.pyodide.toPy(seeds));"
         " return runPython(code); }", [CODE, SEEDS]))

@@ -80,8 +80,10 @@ def test_every_lab_is_in_the_labs_app(site):
 def test_site_serves_its_own_runtime_files(site):
     """Mermaid and Pyodide's core are files of the site; pages name no CDN."""
     assert (site / "assets/vendor/mermaid/mermaid.min.js").stat().st_size > 1_000_000
+    from course.fingerprint import core_dir
+
     for name in ("pyodide.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"):
-        assert (site / "lite/static/pyodide" / name).is_file()
+        assert (core_dir(site / "lite") / name).is_file()
     # anything the page *loads*: scripts, images, frames, stylesheets and preloads
     cdn = re.compile(r'(?:\ssrc="https?://|<link(?![^>]*rel="(?:canonical|alternate)")[^>]+href="https?://)')
     for page in site.glob("**/*.html"):

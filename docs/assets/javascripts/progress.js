@@ -8,6 +8,13 @@
  *
  * Also: the size of a first lab start next to every lab button (from lite/course-lab.json,
  * measured at build time), and text alternatives for Mermaid diagrams.
+ * And, on a page with a lab button, it warms the lab's runtime while the learner reads: once
+ * the page has been idle a few seconds, it fetches the files every lab start waits for
+ * (Pyodide's core, its lock and the start-up wheels: course-lab.json's "warm" list, all of
+ * this site) into the browser's cache, one at a time, at low priority; a lab opened later
+ * starts from the cache. Never on a connection that saves data, is slow or is cellular,
+ * never where the lab would first show its size notice (small screen), never more than
+ * once per browser and build, and only from this site. window.courseLabWarm says what it did.
  * When the browser will not save (private mode, storage disabled or full) every page says
  * so and keeps working from memory.
  */
@@ -468,7 +475,81 @@
     if (search && !search.getAttribute("aria-label")) search.setAttribute("aria-label", "Search");
   }
 
+  /* ---------- warming the lab's runtime while the learner reads ---------- */
+
+  var WARM_KEY = "course-lab-warm";
+  var warm = window.courseLabWarm = { state: "idle", reason: "", fetched: [] };
+  var warmMemory = null;
+
+  function warmBlocker() {
+    var c = navigator.connection || {};
+    if (c.saveData === true) return "save-data";
+    if (/^(slow-2g|2g|3g)$/.test(c.effectiveType || "")) return "slow connection";
+    if (c.type === "cellular") return "cellular connection";
+    // the lab asks before a first download on a small screen (lab-guard.js): do not pre-empt it
+    if (window.matchMedia && window.matchMedia("(max-width: 600px)").matches) return "small screen";
+    return "";
+  }
+  // the warm list names content-addressed URLs (course.fingerprint): its hash names the build's runtime
+  function warmId(m) {
+    var text = m.warm.join("|"), h = 5381;
+    for (var i = 0; i < text.length; i++) h = ((h * 33) ^ text.charCodeAt(i)) >>> 0;
+    return m.warm.length + ":" + h.toString(16);
+  }
+  function warmDone(id) {
+    if (!storageOk) return warmMemory === id;
+    try { return localStorage.getItem(WARM_KEY) === id; } catch (e) { return warmMemory === id; }
+  }
+  function warmMark(id) {
+    warmMemory = id;
+    if (storageOk) { try { localStorage.setItem(WARM_KEY, id); } catch (e) { /* memory only */ } }
+  }
+  function warmUrls(m) {
+    var lite = new URL("lite/", ROOT);
+    return m.warm.map(function (path) {
+      if (typeof path !== "string" || /^[a-z][a-z0-9+.-]*:|^\/|\.\.\//i.test(path)) return null;
+      var u = new URL(path, lite);
+      return u.origin === location.origin && u.href.indexOf(lite.href) === 0 ? u.href : null;
+    }).filter(Boolean);
+  }
+  function drain(res) {
+    if (!res.ok || !res.body) return res.ok;
+    var reader = res.body.getReader();
+    function next() { return reader.read().then(function (r) { return r.done ? true : next(); }); }
+    return next();
+  }
+  function runWarm(urls) {
+    warm.state = "running";
+    return urls.reduce(function (chain, url) {
+      return chain.then(function () {
+        return fetch(url, { credentials: "same-origin", priority: "low" })
+          .then(drain).then(function () { warm.fetched.push(url); });
+      });
+    }, Promise.resolve()).then(function () { warm.state = "done"; },
+      function (e) { warm.state = "failed"; warm.reason = String(e); });
+  }
+  function scheduleWarm() {
+    if (warm.state !== "idle" || !document.querySelector("a.lab-button[data-lab]")) return;
+    warm.state = "waiting";
+    manifestP.then(function (m) {
+      var blocker = warmBlocker();
+      if (!m || !Array.isArray(m.warm) || !m.warm.length) blocker = blocker || "no warm list";
+      else if (warmDone(warmId(m))) blocker = blocker || "already warmed";
+      if (blocker) { warm.state = "skipped"; warm.reason = blocker; return; }
+      var delay = typeof window.courseLabWarmDelay === "number" ? window.courseLabWarmDelay : 5000;
+      setTimeout(function () {
+        var idle = window.requestIdleCallback || function (f) { setTimeout(f, 1); };
+        idle(function () {
+          if (warmDone(warmId(m)) || warmBlocker()) { warm.state = "skipped"; warm.reason = "changed"; return; }
+          warmMark(warmId(m));  // before the first fetch: never twice, even if left halfway
+          runWarm(warmUrls(m));
+        }, { timeout: 10000 });
+      }, delay);
+    });
+  }
+
   function onPage() {
+    scheduleWarm();
     nameThemeWidgets();
     showStorageNotice();
     trackChapter();
