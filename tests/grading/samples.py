@@ -6,11 +6,13 @@ chapter's content: the lab is written into a temporary ``notebooks/`` folder.
 
 from __future__ import annotations
 
-import copy
 import json
+import subprocess
 from pathlib import Path
 
 from course.notebooks import parse_lab, to_notebook
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LAB_NAME = "ch42/fixture"
 LAB_SOURCE = '''# %% [markdown]
@@ -192,3 +194,14 @@ TOTAL = {"solved": "passed", "wrong": "failed", "public-only": "passed", "except
          "huge": "too-large", "other-lab": "wrong-lab", "raw-socket": "network-blocked",
          "process-dies": "crashed", "renamed": "passed", "deleted-checks-solved": "passed",
          "no-kernelspec": "passed", "wrong-kernel": "passed"}
+
+
+def grade_cli(submissions: Path, out: Path, notebooks: Path, *extra: str, timeout: int = 10,
+              wait: int = 600) -> subprocess.CompletedProcess:
+    """Grade a folder of this lab's submissions through ``scripts/grade``, as an instructor
+    would (two workers, the per-submission ``timeout``); ``wait`` bounds the whole run."""
+    return subprocess.run(
+        [str(ROOT / "scripts" / "grade"), str(submissions), "--out", str(out),
+         "--lab", LAB_NAME, "--timeout", str(timeout), "--jobs", "2",
+         "--notebooks", str(notebooks), *extra],
+        capture_output=True, text=True, timeout=wait)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -56,11 +54,7 @@ def graded(tmp_path_factory, listener):
     expected = samples.class_of(notebooks, base / "submissions", port=port)
     out = base / "out"
     start = time.perf_counter()
-    proc = subprocess.run(
-        [str(ROOT / "scripts" / "grade"), str(base / "submissions"), "--out", str(out),
-         "--lab", samples.LAB_NAME, "--timeout", "3", "--jobs", "2",
-         "--notebooks", str(notebooks)],
-        capture_output=True, text=True, timeout=240)
+    proc = samples.grade_cli(base / "submissions", out, notebooks, timeout=3, wait=240)
     took = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr
     with (out / "gradebook.csv").open() as fh:

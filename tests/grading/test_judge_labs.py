@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from course import grade
-from course.grade_sandbox import sandbox_problem
 from course.notebooks import discover_labs, parse_lab, to_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,10 +18,7 @@ LABS = [parse_lab(p, NOTEBOOKS).name for p in discover_labs(NOTEBOOKS)]
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    problem = sandbox_problem()
-    if problem:
-        pytest.fail(f"the grading sandbox must run in CI: {problem}")
+def graded(tmp_path_factory, sandbox):
     subs = tmp_path_factory.mktemp("labs")
     for name in LABS:
         lab = parse_lab(NOTEBOOKS / f"{name}.py", NOTEBOOKS)
