@@ -108,7 +108,10 @@ class Sandbox:
                "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
         for path in _SYSTEM:
             cmd += ["--ro-bind-try", path, path]
-        made = {Path("/")}
+        # the private /tmp first: the interpreter bound below may live under /tmp (a course
+        # cloned there), and a tmpfs mounted after it would hide it (bwrap applies in order)
+        cmd += ["--tmpfs", "/tmp"]
+        made = {Path("/"), Path("/tmp")}
         for prefix in dict.fromkeys(self._python):   # the venv, then the installation
             for parent in reversed(prefix.parents):
                 if parent not in made:               # traversable parents (bwrap makes 0700)
@@ -119,7 +122,7 @@ class Sandbox:
         python = self._python[0] / "bin" / "python3"   # the venv's interpreter, by its real path
         cmd += ["--ro-bind", str(self.runtime), "/runtime",
                 "--bind", str(workdir), "/submission",
-                "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev",
+                "--proc", "/proc", "--dev", "/dev",
                 "--chdir", "/submission", "--clearenv",
                 "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/submission",
                 "--setenv", "IPYTHONDIR", "/tmp/.ipython", "--setenv", "PYTHONPATH", "/runtime",
