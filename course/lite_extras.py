@@ -23,7 +23,7 @@ import re
 import shutil
 from pathlib import Path
 
-from course.fingerprint import core_dir
+from course.fingerprint import core_dir, kernel_settings
 
 __all__ = ["install", "cold_start_bytes", "warm_list", "lab_manifest", "APPS"]
 
@@ -72,10 +72,7 @@ def _sent(path: Path) -> int:
 
 def _start_wheels(site_lite: Path) -> list[Path]:
     """The wheels a lab start loads: the lock's preloaded packages and their dependencies."""
-    config = json.loads((site_lite / "jupyter-lite.json").read_text())["jupyter-config-data"]
-    settings = config.get("litePluginSettings", {}).get(
-        "@jupyterlite/pyodide-kernel-extension:kernel", {})
-    options = settings.get("loadPyodideOptions", {})
+    options = kernel_settings(site_lite).get("loadPyodideOptions", {})
     lock_url = options.get("lockFileURL", "")
     if not lock_url:
         return []
@@ -101,9 +98,7 @@ def warm_list(site_lite: Path) -> list[str]:
     for longest and that every lab shares. Paths relative to ``site/lite/``.
     """
     site_lite = Path(site_lite).resolve()
-    config = json.loads((site_lite / "jupyter-lite.json").read_text())["jupyter-config-data"]
-    settings = config.get("litePluginSettings", {}).get(
-        "@jupyterlite/pyodide-kernel-extension:kernel", {})
+    settings = kernel_settings(site_lite)
     files = [settings.get("pyodideUrl", "./static/pyodide/pyodide.mjs")]
     core = core_dir(site_lite)
     files += ["./" + (core / n).relative_to(site_lite).as_posix()
@@ -124,9 +119,9 @@ def cold_start_bytes(site_lite: Path) -> dict:
     """
     core = sum(_sent(p) for p in core_dir(site_lite).iterdir()
                if p.is_file() and p.suffix != ".gz")
-    wheels = sum(p.stat().st_size for p in _start_wheels(site_lite))
-    pypi = site_lite / "extensions" / "@jupyterlite" / "pyodide-kernel-extension" / "static" / "pypi"
     counted = set(_start_wheels(site_lite))
+    wheels = sum(p.stat().st_size for p in counted)
+    pypi = site_lite / "extensions" / "@jupyterlite" / "pyodide-kernel-extension" / "static" / "pypi"
     wheels += sum(p.stat().st_size for p in pypi.glob("*.whl")
                   if p.name.startswith(("piplite", "pyodide_kernel", "ipykernel"))
                   and p.resolve() not in counted)
